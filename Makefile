@@ -1,0 +1,51 @@
+# bluegreen: the two first commands on a fresh machine are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANIFEST ?= packer/manifest.json
+CONFIG ?= bluegreen.toml
+
+.PHONY: demo test test-fast plan release bake bench fmt clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The lab's data plane is a real HAProxy (Debian package); installed here when missing.
+haproxy:
+	@sh scripts/ensure-haproxy.sh
+
+## demo: the local lab end to end: emulated AWS, real Terraform, real HAProxy, live traffic
+demo: $(STAMP) haproxy
+	$(BIN)/bluegreen demo
+
+## test: unit, integration, end-to-end and lab tests
+test: $(STAMP) haproxy
+	$(BIN)/pytest -q
+
+## test-fast: unit and integration tests only (no Terraform, no HAProxy)
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/unit tests/integration tests/fidelity
+
+## plan / release: what CI runs after `packer build` wrote $(MANIFEST)
+plan: $(STAMP)
+	$(BIN)/bluegreen plan --config $(CONFIG) --packer-manifest $(MANIFEST) --format markdown
+
+release: $(STAMP)
+	$(BIN)/bluegreen release --config $(CONFIG) --packer-manifest $(MANIFEST) --json
+
+bake:
+	cd packer && packer build web.json
+
+## bench: side-by-side release benchmarks in the lab; writes bench/results/
+bench: $(STAMP) haproxy
+	$(BIN)/python -m bench.run
+
+fmt:
+	$(BIN)/python -m bluegreen.terraform.embedded fmt -check -recursive terraform bench
+
+clean:
+	rm -rf $(VENV) .lab

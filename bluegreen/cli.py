@@ -1,0 +1,244 @@
+"""The ``bluegreen`` command line. Parses flags into settings, runs one command flow, and maps
+every error to its exit code in exactly one place (``run_command``)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from . import __version__, commands, views
+from .app import App
+from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from .errors import BluegreenError, ExitCode
+from .report import Reporter
+
+app = typer.Typer(
+    name="bluegreen",
+    help="Zero-downtime blue/green releases of a machine image to AWS Auto Scaling groups, "
+    "driven by Terraform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="bluegreen.toml of the service.")]
+TerraformBinOpt = Annotated[
+    Optional[str],
+    typer.Option("--terraform-bin", help='"embedded", "auto", or a terraform/tofu binary (overrides [terraform] binary).'),
+]
+EndpointOpt = Annotated[
+    Optional[str], typer.Option("--endpoint-url", help="AWS endpoint override, e.g. the local emulation.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback for internal errors.")]
+AmiOpt = Annotated[Optional[str], typer.Option("--ami", help="The AMI to release.")]
+ManifestOpt = Annotated[
+    Optional[Path], typer.Option("--packer-manifest", help="Read the AMI from a Packer manifest (last run).")
+]
+SizeOpt = Annotated[
+    Optional[int], typer.Option("--size", help="Instances in the new color (default: the live color's desired capacity).")
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the steps; touch nothing.")]
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def _settings(config: Path, terraform_bin: str | None, endpoint_url: str | None) -> Settings:
+    settings = load_settings(config, required=config.name != DEFAULT_CONFIG_NAME or config.exists())
+    if terraform_bin is not None:
+        settings = settings.replace("terraform", binary=terraform_bin)
+    if endpoint_url is not None:
+        settings = settings.replace("aws", endpoint_url=endpoint_url)
+    return settings
+
+
+def run_command(
+    body: Callable[[Reporter], int | None],
+    *,
+    service: str = "bluegreen",
+    json_output: bool = False,
+    debug: bool = False,
+) -> None:
+    """The one place that turns errors into exit codes and one-line messages."""
+    reporter = Reporter(service=service, json_stream=sys.stdout if json_output else None)
+    # CI cancels with SIGTERM: treat it like Ctrl-C so a release stops at a step boundary the
+    # journal knows about, instead of dying mid-call.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        code = body(reporter) or ExitCode.OK
+    except BluegreenError as error:
+        reporter.error(str(error))
+        reporter.event("exit", code=int(error.exit_code), error=type(error).__name__)
+        raise typer.Exit(int(error.exit_code)) from None
+    except KeyboardInterrupt:
+        reporter.error("interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except Exception as error:  # noqa: BLE001 - a traceback in front of a user is a bug
+        if debug:
+            traceback.print_exc()
+        reporter.error(
+            f"internal error: {type(error).__name__}: {error} (a bug in bluegreen {__version__}; "
+            "re-run with --debug and report it)"
+        )
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None
+    raise typer.Exit(int(code))
+
+
+def _with_app(config: Path, terraform_bin: str | None, endpoint_url: str | None, json_output: bool, debug: bool,
+              body: Callable[[App], int | None]) -> None:
+    def run(reporter: Reporter) -> int | None:
+        settings = _settings(config, terraform_bin, endpoint_url)
+        reporter.service = settings.service.name
+        return body(App(settings, reporter))
+
+    run_command(run, json_output=json_output, debug=debug)
+
+
+@app.command()
+def status(
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Which color is live, from what AWS serves, compared with Terraform."""
+
+    def body(a: App) -> int:
+        situation = commands.observe(a)
+        doc = views.status_document(situation, a.settings.service.name, commands.in_flight(a))
+        typer.echo(json.dumps(doc, indent=2) if json_output else views.status_text(doc))
+        return ExitCode.OK if situation.assessment.clean else ExitCode.STATE_MISMATCH
+
+    # --json here means one JSON document on stdout, not the event stream.
+    _with_app(config, terraform_bin, endpoint_url, False, debug, body)
+
+
+@app.command()
+def plan(
+    ami: AmiOpt = None,
+    packer_manifest: ManifestOpt = None,
+    size: SizeOpt = None,
+    output_format: Annotated[PlanFormat, typer.Option("--format", help="text, json, or markdown (a PR comment).")] = PlanFormat.text,
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Terraform plan of a release onto the idle color, with the blast-radius check."""
+
+    def body(a: App) -> int:
+        preview, live, idle = commands.plan(a, ami=ami, manifest=packer_manifest, size=size)
+        doc = views.plan_document(preview, live, idle)
+        render = {PlanFormat.text: views.plan_text, PlanFormat.markdown: views.plan_markdown,
+                  PlanFormat.json: lambda d: json.dumps(d, indent=2)}[output_format]
+        typer.echo(render(doc))
+        return ExitCode.OK if preview.ok else ExitCode.BLAST_RADIUS
+
+    _with_app(config, terraform_bin, endpoint_url, False, debug, body)
+
+
+@app.command()
+def release(
+    ami: AmiOpt = None,
+    packer_manifest: ManifestOpt = None,
+    size: SizeOpt = None,
+    keep_old: Annotated[
+        Optional[int], typer.Option("--keep-old", help="Keep the old color running (detached) this many seconds for an instant rollback.")
+    ] = None,
+    dry_run: DryRunOpt = False,
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Release a new AMI onto the idle color with zero downtime; roll back on any failure."""
+
+    def body(a: App) -> None:
+        if keep_old is not None:
+            a.settings = a.settings.replace("release", keep_old_seconds=keep_old)
+        commands.release(a, ami=ami, manifest=packer_manifest, size=size,
+                         keep_old=bool(a.settings.release.keep_old_seconds), dry_run=dry_run)
+
+    _with_app(config, terraform_bin, endpoint_url, json_output, debug, body)
+
+
+def _simple(name: str, flow: Callable[[App], object], doc: str) -> None:
+    def command(
+        config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+        terraform_bin: TerraformBinOpt = None,
+        endpoint_url: EndpointOpt = None,
+        json_output: JsonOpt = False,
+        debug: DebugOpt = False,
+    ) -> None:
+        _with_app(config, terraform_bin, endpoint_url, json_output, debug, lambda a: (flow(a), None)[1])
+
+    command.__doc__ = doc
+    app.command(name=name)(command)
+
+
+_simple("resume", commands.resume, "Continue an interrupted release, rollback or swap from its journal.")
+_simple("abort", commands.abort, "Undo an interrupted release, rollback or swap (before the old color left service).")
+_simple("finalize", commands.finalize, "Scale a color kept warm by --keep-old to zero through Terraform.")
+
+
+@app.command()
+def rollback(
+    dry_run: DryRunOpt = False,
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Put the previous color back in service (seconds if it is still warm)."""
+    _with_app(config, terraform_bin, endpoint_url, json_output, debug,
+              lambda a: (commands.rollback(a, dry_run=dry_run), None)[1])
+
+
+@app.command()
+def swap(
+    dry_run: DryRunOpt = False,
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Swap traffic between two running colors, with the same checks and draining; no apply."""
+    _with_app(config, terraform_bin, endpoint_url, json_output, debug,
+              lambda a: (commands.swap(a, dry_run=dry_run), None)[1])
+
+
+@app.command()
+def unlock(
+    run_id: Annotated[str, typer.Argument(help="The run id the lock message names.")],
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Break a stale release lock (only the one of RUN_ID)."""
+    _with_app(config, terraform_bin, endpoint_url, False, debug, lambda a: commands.unlock(a, run_id))
+
+
+@app.command()
+def version() -> None:
+    """Print bluegreen's version."""
+    typer.echo(f"bluegreen {__version__}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,79 @@
+"""Read the AMI of the last Packer run from the manifest post-processor's file.
+
+Format (packer.io/docs/post-processors/manifest)::
+
+    {"builds": [{"name": "web", "builder_type": "amazon-ebs", "packer_run_uuid": "…",
+                 "artifact_id": "us-east-1:ami-0abc,eu-west-1:ami-0def", …}],
+     "last_run_uuid": "…"}
+
+The manifest appends one build per run, so the last run is the one named by ``last_run_uuid``
+(older Packer versions lack it: then the last entry wins).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .errors import InputError
+
+AMI_PATTERN = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+
+
+def is_ami_id(value: str) -> bool:
+    return bool(AMI_PATTERN.match(value))
+
+
+def ami_from_manifest(path: Path, region: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(
+            f"{path}: Packer manifest not found; run `packer build` with the manifest "
+            "post-processor, or pass --ami"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the Packer manifest: {_why(exc)}") from None
+    if not text.strip():
+        raise InputError(f"{path}: Packer manifest is empty; re-run `packer build`")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: Packer manifest is not valid JSON (line {exc.lineno})") from None
+    builds = data.get("builds") if isinstance(data, dict) else None
+    if not isinstance(builds, list) or not builds:
+        raise InputError(f"{path}: Packer manifest has no builds[]; re-run `packer build`")
+
+    last_run = data.get("last_run_uuid")
+    run_builds = [b for b in builds if isinstance(b, dict) and b.get("packer_run_uuid") == last_run]
+    build = (run_builds or [b for b in builds if isinstance(b, dict)] or [None])[-1]
+    if build is None or not isinstance(build.get("artifact_id"), str):
+        raise InputError(f"{path}: the last build in the Packer manifest has no artifact_id")
+
+    amis = _parse_artifact_id(build["artifact_id"], path)
+    if region not in amis:
+        found = ", ".join(sorted(amis)) or "none"
+        raise InputError(
+            f"{path}: the last Packer build made no AMI in region {region} (it has: {found}); "
+            "add the region to the builder's ami_regions or set [service] region"
+        )
+    return amis[region]
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not valid UTF-8 (byte {exc.start})"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _parse_artifact_id(artifact_id: str, path: Path) -> dict[str, str]:
+    amis: dict[str, str] = {}
+    for part in artifact_id.split(","):
+        region, _, ami = part.strip().partition(":")
+        if not region or not is_ami_id(ami):
+            raise InputError(
+                f"{path}: artifact_id {artifact_id!r} is not region:ami-… pairs (an amazon-ebs build?)"
+            )
+        amis[region] = ami
+    return amis

@@ -1,0 +1,120 @@
+"""The tfvars file bluegreen owns: parse it strictly, render it with jinja2, write it atomically.
+
+Rendering is pure (``render`` returns text); writing is separate (``write``), so ``plan`` can
+render to a scratch copy and the committed file changes only when a release applies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+from .errors import ConfigError
+from .model import Color, ColorVars, TfVars
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("bluegreen", "templates"),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+)
+_TEMPLATE = "tfvars.json.j2"
+_OWN_KEYS = {"live_color", "colors"}
+
+
+def read(path: Path) -> tuple[TfVars, dict[str, Any]]:
+    """The parsed variables and any other top-level keys (kept as they are on every write)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: tfvars file not found; create it with live_color and colors.blue/green "
+            "(see README 'The tfvars file')"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    return parse(data, source=path)
+
+
+def parse(data: Any, *, source: Path) -> tuple[TfVars, dict[str, Any]]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: must hold a JSON object")
+    if "live_color" not in data:
+        raise ConfigError(f"{source}: missing key live_color (\"blue\" or \"green\")")
+    try:
+        live = Color.parse(data["live_color"]) if isinstance(data["live_color"], str) else None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: live_color: {exc}") from None
+    if live is None:
+        raise ConfigError(f"{source}: live_color must be \"blue\" or \"green\"")
+    colors_data = data.get("colors")
+    if not isinstance(colors_data, dict):
+        raise ConfigError(f"{source}: missing key colors (an object with blue and green)")
+    colors: dict[Color, ColorVars] = {}
+    for name, entry in colors_data.items():
+        try:
+            color = Color.parse(name)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: colors.{name}: {exc}") from None
+        colors[color] = _parse_color(entry, f"colors.{name}", source)
+    for color in Color:
+        if color not in colors:
+            raise ConfigError(f"{source}: missing key colors.{color}")
+    extra = {key: value for key, value in data.items() if key not in _OWN_KEYS}
+    return TfVars(live_color=live, colors=colors), extra
+
+
+def _parse_color(entry: Any, where: str, source: Path) -> ColorVars:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{source}: {where} must be an object with ami, size and release")
+    for key in ("ami", "size", "release"):
+        if key not in entry:
+            raise ConfigError(f"{source}: missing key {where}.{key}")
+    unknown = set(entry) - {"ami", "size", "release"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {where}.{sorted(unknown)[0]}")
+    ami, size, release = entry["ami"], entry["size"], entry["release"]
+    if not isinstance(ami, str) or not ami:
+        raise ConfigError(f"{source}: {where}.ami must be an AMI id string")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ConfigError(f"{source}: {where}.size must be a whole number >= 0, got {size!r}")
+    if not isinstance(release, str):
+        raise ConfigError(f"{source}: {where}.release must be a string")
+    return ColorVars(ami=ami, size=size, release=release)
+
+
+def render(tfvars: TfVars, extra: Mapping[str, Any] | None = None) -> str:
+    """The file's text. Colors in a fixed order so diffs stay small."""
+    colors = {
+        str(color): {"ami": v.ami, "size": v.size, "release": v.release}
+        for color, v in sorted(tfvars.colors.items(), key=lambda item: item[0].value)
+    }
+    return _ENV.get_template(_TEMPLATE).render(
+        live_color=str(tfvars.live_color), colors=colors, extra=dict(extra or {})
+    )
+
+
+def write(path: Path, text: str) -> None:
+    """Atomic replace: a crash mid-write never leaves Terraform a truncated variables file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

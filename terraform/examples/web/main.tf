@@ -1,0 +1,116 @@
+# Shared: network, security group and the traffic layer. Per color: module.blue / module.green.
+# bluegreen's blast-radius check allows a release to change module.<idle color>.* only.
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+locals {
+  tags = {
+    Service = var.service
+  }
+}
+
+resource "aws_vpc" "this" {
+  cidr_block           = var.vpc_cidr
+  enable_dns_hostnames = true
+  tags                 = merge(local.tags, { Name = var.service })
+}
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = local.tags
+}
+
+resource "aws_subnet" "this" {
+  count = 2
+
+  vpc_id                  = aws_vpc.this.id
+  cidr_block              = cidrsubnet(var.vpc_cidr, 8, count.index)
+  availability_zone       = data.aws_availability_zones.available.names[count.index]
+  map_public_ip_on_launch = true
+  tags                    = merge(local.tags, { Name = "${var.service}-${count.index}" })
+}
+
+resource "aws_route_table" "this" {
+  vpc_id = aws_vpc.this.id
+
+  route {
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.this.id
+  }
+
+  tags = local.tags
+}
+
+resource "aws_route_table_association" "this" {
+  count = 2
+
+  subnet_id      = aws_subnet.this[count.index].id
+  route_table_id = aws_route_table.this.id
+}
+
+resource "aws_security_group" "web" {
+  name        = var.service
+  description = "HTTP to ${var.service}"
+  vpc_id      = aws_vpc.this.id
+
+  ingress {
+    description = "HTTP"
+    from_port   = 80
+    to_port     = 80
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  tags = local.tags
+}
+
+module "traffic" {
+  source = "../../modules/traffic"
+
+  kind                 = var.traffic_kind
+  name                 = var.service
+  vpc_id               = aws_vpc.this.id
+  subnet_ids           = aws_subnet.this[*].id
+  security_group_ids   = [aws_security_group.web.id]
+  deregistration_delay = var.deregistration_delay
+  tags                 = local.tags
+}
+
+# Neither group is attached to the load balancer here: bluegreen attaches the color it releases
+# and detaches the old one (the modules ignore changes to the attachment).
+module "blue" {
+  source = "../../modules/color"
+
+  service            = var.service
+  color              = "blue"
+  ami                = var.colors["blue"].ami
+  size               = var.colors["blue"].size
+  release            = var.colors["blue"].release
+  max_size           = var.max_size
+  instance_type      = var.instance_type
+  subnet_ids         = aws_subnet.this[*].id
+  security_group_ids = [aws_security_group.web.id]
+}
+
+module "green" {
+  source = "../../modules/color"
+
+  service            = var.service
+  color              = "green"
+  ami                = var.colors["green"].ami
+  size               = var.colors["green"].size
+  release            = var.colors["green"].release
+  max_size           = var.max_size
+  instance_type      = var.instance_type
+  subnet_ids         = aws_subnet.this[*].id
+  security_group_ids = [aws_security_group.web.id]
+}

@@ -1,0 +1,74 @@
+variable "service" {
+  description = "Service name: prefixes every resource name and tags the groups (Service tag)."
+  type        = string
+  default     = "web"
+}
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "traffic_kind" {
+  description = "alb (Application Load Balancer + target group) or elb (classic ELB)."
+  type        = string
+  default     = "alb"
+
+  validation {
+    condition     = contains(["alb", "elb"], var.traffic_kind)
+    error_message = "The traffic_kind must be \"alb\" or \"elb\"."
+  }
+}
+
+variable "instance_type" {
+  type    = string
+  default = "t3.micro"
+}
+
+variable "max_size" {
+  description = "Upper bound of each color's group; kept above size so bluegreen can ExitStandby."
+  type        = number
+  default     = 10
+}
+
+variable "deregistration_delay" {
+  description = "Seconds a deregistered instance keeps draining."
+  type        = number
+  default     = 30
+}
+
+variable "vpc_cidr" {
+  type    = string
+  default = "10.42.0.0/16"
+}
+
+# Written by bluegreen (bluegreen.auto.tfvars.json); never hand-edited during a release.
+variable "live_color" {
+  description = "The color serving traffic: blue or green."
+  type        = string
+
+  validation {
+    condition     = contains(["blue", "green"], var.live_color)
+    error_message = "The live_color must be \"blue\" or \"green\"."
+  }
+}
+
+# Written by bluegreen (bluegreen.auto.tfvars.json): per color, the image, size and release label.
+variable "colors" {
+  description = "Per color (blue and green): ami, size (instances) and release (a label)."
+  type = map(object({
+    ami     = string
+    size    = number
+    release = string
+  }))
+
+  validation {
+    condition     = length(var.colors) == 2 && contains(keys(var.colors), "blue") && contains(keys(var.colors), "green")
+    error_message = "The colors map must have exactly the keys \"blue\" and \"green\"."
+  }
+
+  validation {
+    condition     = alltrue([for c in values(var.colors) : c.size >= 0 && floor(c.size) == c.size])
+    error_message = "Each color's size must be a whole number >= 0."
+  }
+}
