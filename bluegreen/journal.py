@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
+from .errors import StateMismatchError
 from .plan import Step
 
 
@@ -104,7 +105,13 @@ def replay(records: list[Any]) -> RunView | None:
                 run.outcome = data.pop("outcome", "completed")
                 run.finish_data = data
             continue
-        step = Step(record.step)
+        try:
+            step = Step(record.step)
+        except ValueError:
+            raise StateMismatchError(
+                f"the release journal names a step {record.step!r} this bluegreen does not know",
+                hint="finish the run with the bluegreen version that started it",
+            ) from None
         lists = {"started": run.started, "completed": run.completed, "compensated": run.compensated}
         target = lists.get(record.status)
         if target is not None and step not in target:

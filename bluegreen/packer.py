@@ -22,7 +22,8 @@ AMI_PATTERN = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 
 def is_ami_id(value: str) -> bool:
-    return bool(AMI_PATTERN.match(value))
+    # fullmatch: with match, "$" also accepts a trailing newline ("ami-…\n" from a file).
+    return bool(AMI_PATTERN.fullmatch(value))
 
 
 def ami_from_manifest(path: Path, region: str) -> str:

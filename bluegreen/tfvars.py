@@ -108,8 +108,14 @@ def render(tfvars: TfVars, extra: Mapping[str, Any] | None = None) -> str:
 def write(path: Path, text: str) -> None:
     """Atomic replace: a crash mid-write never leaves Terraform a truncated variables file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates 0600; keep the mode the reviewed file had (0644 when new).
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -19,15 +19,18 @@ del) servers whose target is gone or whose instance is gone; only then stop the 
 instances no longer desired, so no request is ever sent to a stopped process.
 
 ``health(instance_id)`` reports what HAProxy's checks observe, in ELB's words
-(``initial`` | ``healthy`` | ``unhealthy``, ``None`` when not a target): plug it in as the emulation's
-health source so DescribeTargetHealth tells what the load balancer really sees.
+(``initial`` | ``healthy`` | ``unhealthy``, ``None`` when not a target). ``DataPlane`` also satisfies
+``bluegreen.lab.fidelity.HealthSource`` (``state(tg_arn, instance_id, registered_for)``): pass it to
+``fidelity.install(health=dataplane)`` so DescribeTargetHealth tells what the load balancer sees.
 """
 
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -84,6 +87,16 @@ DesiredStateFn = Callable[[], "DesiredState | Mapping[str, Any]"]
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.:-]")
 
+_live: "weakref.WeakSet[DataPlane]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_live() -> None:
+    # Registered after (so run before) the HAProxy and fleet hooks: stop the reconciler first so
+    # it cannot start a process while those are being stopped.
+    for dp in list(_live):
+        dp.stop()
+
 
 def server_name(instance_id: str) -> str:
     """HAProxy server name for an instance id (EC2 ids are already valid names)."""
@@ -132,6 +145,7 @@ class DataPlane:
             self.haproxy.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="dataplane", daemon=True)
+        _live.add(self)
         self._thread.start()
         return self
 
@@ -144,6 +158,7 @@ class DataPlane:
             self.haproxy.stop()
         if self._own_fleet:
             self.fleet.stop_all()
+        _live.discard(self)
 
     def __enter__(self) -> "DataPlane":
         return self.start()
@@ -174,7 +189,7 @@ class DataPlane:
             self._desired = desired
             try:
                 self._reconcile(desired)
-            except (HAProxyError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the loop must survive; the next tick retries
                 self._error(f"reconcile: {exc!r}")
 
     def _error(self, msg: str) -> None:
@@ -268,6 +283,21 @@ class DataPlane:
         if self._desired.targets.get(instance_id) == REGISTERED:
             return "initial"
         return None
+
+    def state(self, target_group_arn: str, instance_id: str, registered_for: float) -> str:
+        """``fidelity.HealthSource`` protocol: the target's health as HAProxy observes it.
+
+        Asked for registered (not draining) targets only, so "no server yet" reads ``initial``.
+        Never takes the reconcile lock: the emulation may call this while serving an API request
+        that the desired-state callable is waiting on.
+        """
+        return self.health(instance_id) or "initial"
+
+    def health_map(self) -> dict[str, str]:
+        """``{instance_id: health}`` for every server, from one HAProxy read."""
+        by_name = {server_name(i): i for i in self._desired.targets}
+        return {by_name.get(n, n): st.health for n, st in self.haproxy.servers().items()
+                if n not in self._removing}
 
     def servers(self) -> dict[str, ServerState]:
         return self.haproxy.servers()

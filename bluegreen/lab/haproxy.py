@@ -30,6 +30,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,6 +52,25 @@ _OP_STATES = {0: "down", 1: "starting", 2: "up", 3: "stopping"}
 _CHECK_OK = {"L4OK", "L6OK", "L7OK", "L7OKC"}
 
 _MAX_CLI_REPLY = 8 * 1024 * 1024
+
+# HAProxy cannot notice that its parent died. This sidecar does: if the Python process that
+# started HAProxy goes away without stopping it (SIGKILL, crash), it stops HAProxy's group.
+# Bounded: it gives up watching after a day.
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+parent, group, workdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for _ in range(24 * 3600 * 4):
+    if os.getppid() != parent:
+        try:
+            os.killpg(group, signal.SIGTERM)
+            time.sleep(2)
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(workdir, ignore_errors=True)
+        break
+    time.sleep(0.25)
+"""
 
 
 class HAProxyError(RuntimeError):
@@ -163,6 +183,7 @@ class HAProxy:
         self.start_timeout_s = start_timeout_s
         self.cli_timeout_s = cli_timeout_s
         self._proc: subprocess.Popen | None = None
+        self._watchdog: subprocess.Popen | None = None
         self._dir: Path | None = None
         self._log = None
         self._lock = threading.Lock()
@@ -185,6 +206,11 @@ class HAProxy:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
+
+    @property
+    def pids(self) -> list[int]:
+        """HAProxy's pid and its watchdog's (for teardown checks)."""
+        return [p.pid for p in (self._proc, self._watchdog) if p is not None]
 
     @property
     def running(self) -> bool:
@@ -233,6 +259,11 @@ class HAProxy:
                                       stdin=subprocess.DEVNULL, stdout=self._log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         _live.add(self)
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self._proc.pid),
+             str(self._dir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
         deadline = time.monotonic() + self.start_timeout_s
         while True:
             if self._proc.poll() is not None:
@@ -253,6 +284,10 @@ class HAProxy:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Hard-stop HAProxy (SIGTERM, then SIGKILL after ``timeout_s``) and remove its temp dir."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.kill()
+            watchdog.wait(timeout=timeout_s)
         proc, self._proc = self._proc, None
         if proc is not None:
             if proc.poll() is None:
@@ -418,6 +453,16 @@ class HAProxy:
                     check_health=int(f[12]), sessions=int(st.get("scur") or 0),
                     total_sessions=int(st.get("stot") or 0), health=health)
         return result
+
+    def backend_stats(self) -> dict[str, int]:
+        """Cumulative counters of the backend (they outlive deleted servers): connection errors,
+        response errors, retries, redispatches, 5xx answers, sessions."""
+        for row in csv.DictReader(io.StringIO(self.command("show stat -1 2 -1").lstrip("# "))):
+            if row.get("pxname") == self.backend and row.get("svname") == "BACKEND":
+                keys = {"econ": "connect_errors", "eresp": "response_errors", "wretr": "retries",
+                        "wredis": "redispatches", "hrsp_5xx": "http_5xx", "stot": "sessions"}
+                return {out: int(row.get(k) or 0) for k, out in keys.items()}
+        raise HAProxyError(f"no stats for backend {self.backend}")
 
     def health(self, name: str) -> str | None:
         st = self.servers().get(name)

@@ -6,10 +6,10 @@ shipped (the strict-xfail gap tests), even if some other fixture installed the l
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
-from fidelity_support import Stack, make_stack
+from fidelity_support import Stack, make_clients, make_stack
 from moto import mock_aws
 
 from bluegreen.lab import fidelity
@@ -50,6 +50,12 @@ def aws() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def clients() -> tuple[Any, Any, Any]:
+    with mock_aws():  # moto's fake credentials, resolved once at client creation
+        return make_clients()
+
+
 @pytest.fixture
-def stack(aws: None) -> Stack:
-    return make_stack()
+def stack(clients: tuple[Any, Any, Any], aws: None) -> Stack:
+    return make_stack(clients)

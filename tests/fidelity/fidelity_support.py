@@ -11,6 +11,7 @@ from botocore.config import Config
 
 REGION = "us-east-1"
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
+AMIS = ("ami-03cf127a", "ami-12c6146b")
 DELAY = 30  # the test target group's deregistration_delay.timeout_seconds
 
 
@@ -71,14 +72,18 @@ def user_data(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def make_stack(*, delay: int = DELAY) -> Stack:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    asg = boto3.client("autoscaling", region_name=REGION)
-    elbv2 = boto3.client("elbv2", region_name=REGION)
+def make_clients() -> tuple[Any, Any, Any]:
+    """(ec2, autoscaling, elbv2). Creating clients costs ~0.25 s each, so tests share them: moto's
+    stub is installed in botocore for every client and only switched on inside ``mock_aws``."""
+    return tuple(boto3.client(name, region_name=REGION) for name in ("ec2", "autoscaling", "elbv2"))  # type: ignore[return-value]
+
+
+def make_stack(clients: tuple[Any, Any, Any] | None = None, *, delay: int = DELAY) -> Stack:
+    ec2, asg, elbv2 = clients or make_clients()
     vpc_id = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnet_id = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"][0]["SubnetId"]
-    images = ec2.describe_images()["Images"]
-    ami, ami2 = images[0]["ImageId"], images[1]["ImageId"]
+    # two of moto's built-in AMIs, named rather than listed (DescribeImages of all is slow)
+    ami, ami2 = (i["ImageId"] for i in ec2.describe_images(ImageIds=list(AMIS))["Images"])
     lb = elbv2.create_load_balancer(Name="web", Subnets=[subnet_id])["LoadBalancers"][0]["LoadBalancerArn"]
     tg_arn = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc_id)["TargetGroups"][0][
         "TargetGroupArn"

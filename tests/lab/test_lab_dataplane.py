@@ -7,10 +7,11 @@ import urllib.request
 import pytest
 
 from bluegreen.lab.dataplane import DataPlane, DesiredState, InstanceSpec
+from bluegreen.lab.fidelity.health import HealthSource
 from bluegreen.lab.load import LoadGenerator
 from bluegreen.lab.timeline import text_summary, write_png
 
-from conftest import assert_all_gone, children_of
+from lab_support import assert_all_gone, children_of
 
 pytestmark = pytest.mark.lab
 
@@ -43,7 +44,7 @@ def test_blue_green_swap_under_load_has_zero_failures(haproxy_bin, tmp_path):
     dp = DataPlane(desired, interval_s=0.1)
     with dp:
         assert dp.wait_until(lambda: all_healthy(dp, BLUE), 10), dp.servers()
-        pids |= {dp.haproxy.pid, *dp.fleet.pids()}
+        pids |= {*dp.haproxy.pids, *dp.fleet.pids()}
         phases = []
         with LoadGenerator(dp.url, rate_per_s=200, duration_s=6, max_requests=1300) as load:
             time.sleep(1.0)
@@ -67,7 +68,9 @@ def test_blue_green_swap_under_load_has_zero_failures(haproxy_bin, tmp_path):
             removed_at = load.now()
             assert load.wait(15)
         summary = load.summary(old="v1", new="v2")
+        backend = dp.haproxy.backend_stats()
         print("\n" + text_summary(load.records, phases=phases, old="v1", new="v2"))
+        print(f"haproxy backend: {backend}")
         png = write_png(load.records, tmp_path / "swap.png", phases=phases)
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert not dp.errors, list(dp.errors)
@@ -100,7 +103,7 @@ def test_broken_instance_never_becomes_healthy_and_gets_no_traffic(haproxy_bin):
             with urllib.request.urlopen(dp.url, timeout=2) as r:
                 served.add(r.headers["X-Instance-Id"])
         assert served == {"i-good"}
-        pids = [dp.haproxy.pid, *dp.fleet.pids()]
+        pids = [*dp.haproxy.pids, *dp.fleet.pids()]
     assert_all_gone(pids)
 
 
@@ -111,6 +114,11 @@ def test_reconciler_edges(haproxy_bin):
     with DataPlane(desired, interval_s=0.1) as dp:
         assert dp.health("i-1") in ("initial", "healthy")  # registered: initial before its server
         assert dp.wait_until(lambda: dp.health("i-1") == "healthy", 10)
+        # The emulation's HealthSource protocol, answered from HAProxy's checks.
+        assert isinstance(dp, HealthSource)
+        assert dp.state("arn:aws:elasticloadbalancing:tg", "i-1", 1.0) == "healthy"
+        assert dp.state("arn:aws:elasticloadbalancing:tg", "i-unknown", 0.0) == "initial"
+        assert dp.health_map() == {"i-1": "healthy"}
         assert dp.wait_until(lambda: dp.fleet.is_running("i-2"), 5)
         assert dp.health("i-2") is None  # running but not a target: no server
         assert "i-2" not in dp.servers()
@@ -151,7 +159,7 @@ def test_reconciler_edges(haproxy_bin):
         desired.targets = {"i-2": "registered"}
         assert dp.wait_until(lambda: dp.servers()["i-2"].admin == "ready", 5)
         assert not dp.errors, list(dp.errors)
-        pids = [dp.haproxy.pid, *dp.fleet.pids()]
+        pids = [*dp.haproxy.pids, *dp.fleet.pids()]
     assert_all_gone(pids)
 
 
@@ -163,3 +171,25 @@ def test_desired_state_coercion():
     assert s.instances["b"] == InstanceSpec("v2")
     with pytest.raises(ValueError, match="registered\\|draining"):
         DesiredState.coerce({"instances": {}, "targets": {"a": "healthy"}})
+
+
+def test_slow_booting_instance_goes_initial_then_healthy(haproxy_bin):
+    desired = FakeDesired()
+    desired.instances = {"i-slow": InstanceSpec("v1", boot_delay=0.8)}
+    desired.targets = {"i-slow": "registered"}
+    with DataPlane(desired, interval_s=0.1) as dp:
+        seen = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            h = dp.health("i-slow")
+            if not seen or seen[-1] != h:
+                seen.append(h)
+            if h == "healthy":
+                break
+            time.sleep(0.03)
+        # Failed checks while booting read "unhealthy" (as an ELB target failing its first
+        # UnhealthyThresholdCount checks); it never reads healthy before the app is up.
+        assert seen[0] == "initial" and seen[-1] == "healthy", seen
+        assert set(seen) <= {"initial", "unhealthy", "healthy"}
+        with urllib.request.urlopen(dp.url, timeout=2) as r:
+            assert r.headers["X-Instance-Id"] == "i-slow"

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+import bluegreen.lab.haproxy as mod
 from bluegreen.lab.haproxy import HAProxy, HAProxyError, HAProxyMissing
 from bluegreen.lab.instances import InstanceFleet
+from bluegreen.lab.load import LoadGenerator
 
-from conftest import assert_all_gone
+from lab_support import assert_all_gone
 
 pytestmark = pytest.mark.lab
 
@@ -96,21 +101,16 @@ def test_runtime_api_refusals_raise(haproxy_bin):
 
 def test_stop_leaves_no_process_and_no_socket(haproxy_bin):
     hp = HAProxy(binary=haproxy_bin).start()
-    pid, sock = hp.pid, hp.socket_path
-    assert sock.exists()
+    pids, sock = hp.pids, hp.socket_path
+    assert len(pids) == 2 and sock.exists()
     hp.stop()
-    assert_all_gone([pid])
+    assert_all_gone(pids)
     assert not sock.exists()
     hp.stop()  # idempotent
 
 
 def test_instance_killed_in_rotation_costs_no_request(haproxy_bin):
     # retries + option redispatch: a connection refused by a dead server is retried on another.
-    import os
-    import signal
-
-    from bluegreen.lab.load import LoadGenerator
-
     with HAProxy(binary=haproxy_bin) as hp, InstanceFleet() as fleet:
         for name in ("a", "b"):
             hp.add(name, fleet.start(name, "v1"))
@@ -126,10 +126,6 @@ def test_instance_killed_in_rotation_costs_no_request(haproxy_bin):
 
 
 def test_port_taken_before_bind_is_retried(haproxy_bin, monkeypatch):
-    import socket
-
-    import bluegreen.lab.haproxy as mod
-
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()

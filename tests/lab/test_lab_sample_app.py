@@ -14,7 +14,7 @@ import pytest
 from bluegreen.lab.haproxy import free_port
 from bluegreen.lab.instances import APP_PATH, InstanceFleet
 
-from conftest import assert_all_gone
+from lab_support import assert_all_gone
 
 pytestmark = pytest.mark.lab
 

@@ -4,6 +4,7 @@ SIGKILL), HAProxy and the instance processes go too."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import textwrap
 
 import pytest
 
-from conftest import assert_all_gone
+from lab_support import assert_all_gone
 
 pytestmark = pytest.mark.lab
 
@@ -22,7 +23,7 @@ SCRIPT = textwrap.dedent("""
              "targets": {"i-1": "registered", "i-2": "registered"}}
     dp = DataPlane(lambda: state, interval_s=0.1).start()
     dp.wait_until(lambda: len(dp.fleet.pids()) == 2 and len(dp.servers()) == 2, 10)
-    print(json.dumps([dp.haproxy.pid, *dp.fleet.pids()]), flush=True)
+    print(json.dumps([*dp.haproxy.pids, *dp.fleet.pids()]), flush=True)
     mode = sys.argv[1]
     if mode == "exit":
         sys.exit(0)                      # no stop(): atexit must clean up
@@ -32,24 +33,25 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("mode", ["exit", "sigint", "sigkill"])
-def test_no_orphans(haproxy_bin, mode):
+def test_no_orphans(haproxy_bin, mode, tmp_path):
+    # Own TMPDIR: a SIGKILLed owner cannot remove its instance logs; keep them out of /tmp.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, "exit" if mode == "exit" else "wait"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env=env)
     try:
         pids = json.loads(proc.stdout.readline())
-        assert len(pids) == 3
+        assert len(pids) == 4  # haproxy, its watchdog, two instances
         if mode == "sigint":
             proc.send_signal(signal.SIGINT)
         elif mode == "sigkill":
             proc.kill()
         proc.wait(15)
-        if mode == "sigkill":
-            # HAProxy cannot watch its parent; the instances can (--parent-pid) and do.
-            assert_all_gone(pids[1:], timeout_s=5)
-            import os
-            os.kill(pids[0], signal.SIGKILL)  # our own test's leftover, by pid
-        else:
-            assert_all_gone(pids, timeout_s=5)
+        # sigkill: nothing ran in the dead process; the instances watch their parent
+        # (--parent-pid) and HAProxy's watchdog sidecar stops it.
+        assert_all_gone(pids, timeout_s=5)
+        assert not list(tmp_path.glob("bluegreen-haproxy-*"))
+        if mode != "sigkill":
+            assert not list(tmp_path.glob("bluegreen-*"))
     finally:
         if proc.poll() is None:
             proc.kill()

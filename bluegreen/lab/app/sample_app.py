@@ -5,7 +5,7 @@ Standalone script, standard library only::
 
     python sample_app.py --port P --version v2 [--instance-id i-123]
                          [--broken now|after:SECONDS] [--boot-delay S]
-                         [--latency-ms MS] [--parent-pid PID]
+                         [--latency-ms MS] [--parent-pid PID] [--max-lifetime S]
 
 * ``GET /``        -> 200, JSON ``{"version": ..., "instance_id": ..., "pid": ...}``
                       (header ``X-App-Version`` carries the version too).
@@ -52,6 +52,7 @@ class AppServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog; socketserver's default of 5 overflows at 200 req/s
 
     def __init__(self, addr, handler, *, version: str, instance_id: str,
                  broken_after: float | None, latency_s: float):
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--boot-delay", type=float, default=0.0)
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--parent-pid", type=int, default=0)
+    p.add_argument("--max-lifetime", type=float, default=6 * 3600,
+                   help="exit after this many seconds whatever happens (no immortal lab process)")
     args = p.parse_args(argv)
     broken_after = parse_broken(args.broken)
     instance_id = args.instance_id or f"port-{args.port}"
@@ -130,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.parent_pid:
         def watch_parent() -> None:
-            while not stop.wait(PARENT_POLL_S):
+            for _ in range(int(args.max_lifetime / PARENT_POLL_S) + 1):
+                if stop.wait(PARENT_POLL_S):
+                    return
                 if os.getppid() != args.parent_pid:
                     stop.set()
+                    return
         threading.Thread(target=watch_parent, daemon=True).start()
 
     if args.boot_delay > 0 and stop.wait(args.boot_delay):
@@ -146,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.start()
     print(f"listening 127.0.0.1:{args.port} version={args.version} id={instance_id}",
           file=sys.stderr, flush=True)
-    while not stop.wait(1.0):
-        pass
+    stop.wait(max(0.0, args.max_lifetime - args.boot_delay))
     httpd.shutdown()           # stop accepting (serve_forever returns)
     serve.join(SHUTDOWN_GRACE_S)
     # Join in-flight request threads, bounded: handlers have a 5 s socket timeout.

@@ -38,8 +38,8 @@ CORRECTIONS: tuple[Correction, ...] = (
     standby_never_scaled_in,
     delete_group_terminates_everything,
     capacity_bounds,
-    instance_id_limit,
     standby_bounds,
+    instance_id_limit,  # after standby_bounds: wraps it, so the request's shape is checked first
     response_layer,
 )
 
@@ -123,6 +123,11 @@ class Fidelity:
             listener(action, status)
 
     # -- installation ---------------------------------------------------------------------------
+    def uninstall(self) -> None:
+        """``uninstall()`` if this handle is the installed one (the lab's Emulator calls this)."""
+        if _active is self:
+            uninstall()
+
     def _apply(self) -> None:
         try:
             for correction in CORRECTIONS:

@@ -28,8 +28,8 @@ def _members(group: FakeAutoScalingGroup) -> dict[str, set[str]]:
 
 
 def _registered_by(group: FakeAutoScalingGroup, tg: Any, fid: "Fidelity") -> set[str]:
-    """What this group has registered in ``tg``; adopted from the target group when the fidelity
-    layer was installed after the attachment."""
+    """What this group has registered in ``tg`` (on a new attachment: those of its instances that
+    are already registered there, e.g. by hand)."""
     members = _members(group)
     if tg.arn not in members:
         live = live_registrations(fid, tg)
@@ -57,7 +57,11 @@ def adopt_existing_state(fid: "Fidelity") -> None:
     """At install: take moto's current registrations as the starting point, and record which of
     them each group made (a group's instances registered in its attached target groups)."""
     from moto.autoscaling.models import autoscaling_backends
+    from moto.elbv2.models import elbv2_backends
 
+    for elbv2 in _all_backends(elbv2_backends):
+        for tg in list(elbv2.target_groups.values()):
+            resync(tg)
     for backend in _all_backends(autoscaling_backends):
         for group in list(backend.autoscaling_groups.values()):
             members = _members(group)
@@ -66,7 +70,6 @@ def adopt_existing_state(fid: "Fidelity") -> None:
                 tg = backend.elbv2_backend.target_groups.get(arn)
                 if tg is None:
                     continue
-                resync(tg)
                 live = live_registrations(fid, tg)
                 members[arn] = {
                     s.instance.id
@@ -149,13 +152,14 @@ def detach_target_groups_drains(p: Patcher, fid: "Fidelity") -> None:
 
 
 def attach_target_groups_validates(p: Patcher, fid: "Fidelity") -> None:
-    """AWS: AttachLoadBalancerTargetGroups rejects a target group that does not exist
-    (ValidationError) and leaves the group unchanged.
+    """AWS (AWS-SEMANTICS.md): "AttachLoadBalancerTargetGroups / AttachLoadBalancers: up to 10 per
+    call, additive, register the group's InService instances." A request naming a target group that
+    does not exist fails (ValidationError) and, like any failed AWS request, changes nothing. (The
+    exact AWS message was not verified; ours is modelled on it.)
 
     moto appends the ARN first and then fails, leaving the group unusable: every later capacity
-    change raises TargetGroupNotFound (AWS-SEMANTICS.md gap 9). Wraps
-    ``AutoScalingBackend.attach_load_balancer_target_groups`` to validate before changing anything.
-    The message is modelled on AWS's, not copied from it."""
+    change raises TargetGroupNotFound (gap 9). Wraps
+    ``AutoScalingBackend.attach_load_balancer_target_groups`` to validate before changing anything."""
 
     def make_attach(original: Any) -> Any:
         def attach_load_balancer_target_groups(

@@ -1,0 +1,48 @@
+"""Helpers for the lab tests: process liveness without psutil."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def pid_alive(pid: int) -> bool:
+    """Alive and not a zombie (without psutil: os.kill(pid, 0) and /proc/<pid>/stat)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def assert_all_gone(pids, timeout_s: float = 5.0) -> None:
+    pids = [p for p in pids if p]
+    assert pids, "no pid recorded: the test did not see any process"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.05)
+    alive = [p for p in pids if pid_alive(p)]
+    assert not alive, f"processes left running: {alive}"
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` from /proc (alive or zombie)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry))
+    return out

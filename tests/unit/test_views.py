@@ -1,0 +1,232 @@
+"""status / plan rendering from hand-built values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bluegreen import views
+from bluegreen.blast_radius import PlanSummary, ResourceChange, check
+from bluegreen.commands import Situation
+from bluegreen.journal import RunView
+from bluegreen.model import (
+    HEALTHY,
+    INITIAL,
+    PENDING,
+    Color,
+    ColorVars,
+    Instance,
+    StackOutputs,
+    TargetHealth,
+    TfVars,
+    TrafficKind,
+)
+from bluegreen.plan import Step, assess_live
+from bluegreen.stack import Preview
+
+BLUE, GREEN = Color.BLUE, Color.GREEN
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+OLD = "ami-0123456789abcdef0"
+NEW = "ami-0fedcba9876543210"
+
+
+def outputs(live: Color = BLUE) -> StackOutputs:
+    return StackOutputs(
+        service="web",
+        asg_names={BLUE: "web-blue", GREEN: "web-green"},
+        launch_template_ids={BLUE: "lt-blue", GREEN: "lt-green"},
+        traffic_kind=TrafficKind.ALB,
+        target_group_arn=TG,
+        elb_name=None,
+        lb_dns_name="web-123.us-east-1.elb.amazonaws.com",
+        live_color=live,
+    )
+
+
+def tfvars(live: Color = BLUE) -> TfVars:
+    return TfVars(live, {BLUE: ColorVars(OLD, 3, "r41"), GREEN: ColorVars(NEW, 0, "")})
+
+
+def situation(obs, tfvars_live: Color = BLUE, outputs_live: Color = BLUE) -> Situation:
+    return Situation(
+        outputs=outputs(outputs_live),
+        tfvars=tfvars(tfvars_live),
+        observed=obs,
+        assessment=assess_live(obs, tfvars_live, outputs_live),
+    )
+
+
+@pytest.fixture
+def clean_situation(group, observed):
+    return situation(observed(group(BLUE, 3, attached=True, ami=OLD), group(GREEN, 0)))
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+def test_status_document_of_a_clean_stack(clean_situation):
+    doc = views.status_document(clean_situation, "web", None)
+    json.dumps(doc)  # JSON-ready
+    assert doc["live"] == "blue" and doc["clean"] is True and doc["problems"] == []
+    assert doc["serving"] == ["blue"]
+    assert doc["traffic"] == {"kind": "alb", "name": TG}
+    assert doc["in_flight"] is None
+    blue = doc["colors"]["blue"]
+    assert blue["asg"] == "web-blue"
+    assert blue["ami_configured"] == OLD and blue["amis_running"] == [OLD]
+    assert blue["instances"] == {"InService": 3}
+    assert blue["targets"] == {"healthy": 3}
+    assert blue["attached"] is True
+    assert doc["colors"]["green"]["attached"] is False
+    assert list(doc["colors"]) == ["blue", "green"]
+
+
+def test_status_text_of_a_clean_stack(clean_situation):
+    text = views.status_text(views.status_document(clean_situation, "web", None))
+    lines = text.splitlines()
+    assert lines[0] == "web: blue is live (load balancer web-123.us-east-1.elb.amazonaws.com)"
+    assert "problem" not in text and "NOT ONE CLEAN" not in text
+    assert "tfvars live_color=blue, output live_color=blue" in text
+    blue_row = next(line for line in lines if line.strip().startswith("blue "))
+    green_row = next(line for line in lines if line.strip().startswith("green "))
+    assert "web-blue" in blue_row and "3 InService" in blue_row and "3 healthy" in blue_row
+    assert blue_row.rstrip().endswith("yes")
+    assert "lt-blue v3" in blue_row
+    assert green_row.rstrip().endswith("no")
+    assert "in flight" not in text
+
+
+def test_status_text_of_an_unclean_stack(group, observed):
+    obs = observed(group(BLUE, 2, attached=True), group(GREEN, 2, attached=True, ami=NEW))
+    doc = views.status_document(situation(obs, GREEN, BLUE), "web", None)
+    text = views.status_text(doc)
+    assert doc["clean"] is False and doc["live"] is None
+    assert text.splitlines()[0] == "web: NOT ONE CLEAN LIVE COLOR"
+    assert "  problem: both colors are attached to the load balancer" in text
+    assert "is live" not in text
+    assert "tfvars live_color=green, output live_color=blue" in text
+
+
+def test_status_lists_every_problem(group, observed):
+    obs = observed(group(BLUE, 2, attached=True), group(GREEN, 0))
+    text = views.status_text(views.status_document(situation(obs, GREEN, GREEN), "web", None))
+    assert text.count("  problem: ") == 2
+    assert "the tfvars say live_color = green but blue serves" in text
+    assert "Terraform's output live_color = green but blue serves" in text
+
+
+def test_status_shows_an_in_flight_run_and_mixed_amis(group, observed):
+    blue = group(BLUE, 2, attached=True)
+    green_instances = (
+        Instance("i-g1", "InService", image_id=NEW),
+        Instance("i-g2", PENDING, image_id=OLD),
+    )
+    from dataclasses import replace
+
+    green = replace(group(GREEN, 0), instances=green_instances, desired_capacity=2,
+                    suspended_processes=frozenset({"AZRebalance", "ScheduledActions"}))
+    targets = (TargetHealth("i-blue-0", HEALTHY), TargetHealth("i-blue-1", HEALTHY), TargetHealth("i-g1", INITIAL))
+    obs = observed(blue, green, targets=targets)
+    run = RunView(run_id="run-7", kind="release", header={}, started=[Step.SUSPEND, Step.APPLY_IDLE])
+    doc = views.status_document(situation(obs), "web", run)
+    assert doc["in_flight"] == {"run_id": "run-7", "kind": "release", "last_step": "apply-idle"}
+    assert doc["colors"]["green"]["targets"] == {"initial": 1, "not registered": 1}
+    assert doc["colors"]["green"]["amis_running"] == sorted([NEW, OLD])
+    text = views.status_text(doc)
+    assert "in flight: release run run-7 stopped at apply-idle" in text
+    assert "bluegreen resume" in text
+    assert "suspended: AZRebalance, ScheduledActions" in text
+    assert f"(runs {','.join(sorted([NEW, OLD]))})" in text
+
+
+def test_group_line(group):
+    assert views.group_line(group(GREEN, 2, state=PENDING)) == "web-green: 2 Pending"
+    assert views.group_line(group(GREEN, 0)) == "web-green: -"
+
+
+# -- plan -----------------------------------------------------------------------------------------
+
+CHANGES = (
+    ResourceChange("module.green.aws_launch_template.this", "update"),
+    ResourceChange("module.green.aws_autoscaling_group.this", "update"),
+    ResourceChange("module.green.aws_instance.canary[0]", "replace"),
+)
+
+
+def preview(changes=CHANGES, color_address="module.{color}") -> Preview:
+    summary = PlanSummary(changes=tuple(changes))
+    vars_ = tfvars().with_color(GREEN, ColorVars(NEW, 3, "r42"))
+    return Preview(
+        label="release",
+        vars=vars_,
+        text="{}",
+        plan_file=Path("/stack/.bluegreen/release.tfplan"),
+        summary=summary,
+        verdict=check(summary, GREEN, color_address),
+    )
+
+
+def test_plan_document():
+    doc = views.plan_document(preview(), BLUE, GREEN)
+    json.dumps(doc)
+    assert doc["live"] == "blue" and doc["target"] == "green"
+    assert doc["ami"] == NEW and doc["size"] == 3
+    assert doc["plan_file"] == "/stack/.bluegreen/release.tfplan"
+    assert doc["counts"] == {"create": 0, "update": 2, "replace": 1, "delete": 0}
+    assert doc["changes"][2] == {"address": "module.green.aws_instance.canary[0]", "action": "replace"}
+    assert doc["blast_radius"]["ok"] is True and doc["blast_radius"]["violations"] == []
+
+
+def test_plan_text_lists_addresses():
+    text = views.plan_text(views.plan_document(preview(), BLUE, GREEN))
+    lines = text.splitlines()
+    assert lines[0] == f"Plan: release {NEW} x3 onto green (blue stays live)"
+    assert "  ~ module.green.aws_launch_template.this (update)" in lines
+    assert "  ~ module.green.aws_autoscaling_group.this (update)" in lines
+    assert "  -/+ module.green.aws_instance.canary[0] (replace)" in lines
+    assert "0 to create, 2 to update, 1 to replace, 0 to delete" in text
+    assert lines[-1] == "Blast radius OK: the plan changes only green addresses"
+
+
+def test_plan_text_marks_a_violation():
+    bad = CHANGES + (ResourceChange("module.traffic.aws_lb_listener.http", "update"),)
+    text = views.plan_text(views.plan_document(preview(bad), BLUE, GREEN))
+    assert "  ~ module.traffic.aws_lb_listener.http (update)" in text
+    assert text.splitlines()[-1].startswith("BLAST RADIUS VIOLATION: ")
+    assert "update module.traffic.aws_lb_listener.http" in text.splitlines()[-1]
+
+
+def test_plan_markdown_has_a_row_per_change():
+    md = views.plan_markdown(views.plan_document(preview(), BLUE, GREEN))
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| action")]
+    assert rows == [
+        "| update | `module.green.aws_launch_template.this` |",
+        "| update | `module.green.aws_autoscaling_group.this` |",
+        "| replace | `module.green.aws_instance.canary[0]` |",
+    ]
+    assert "✅" in md and "❌" not in md and "violation" not in md
+    assert md.splitlines()[0] == f"### bluegreen plan: `{NEW}` onto **green** (blue stays live)"
+
+
+def test_plan_markdown_marks_a_violation():
+    bad = (ResourceChange("module.blue.aws_autoscaling_group.this", "update"),) + CHANGES
+    md = views.plan_markdown(views.plan_document(preview(bad), BLUE, GREEN))
+    assert "❌ **blast-radius violation**" in md
+    assert "| update | `module.blue.aws_autoscaling_group.this` |" in md
+    assert "> the plan changes addresses outside green: update module.blue.aws_autoscaling_group.this" in md
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| action")]
+    assert len(rows) == 4  # one per change, the violation included
+
+
+def test_plan_markdown_without_changes():
+    md = views.plan_markdown(views.plan_document(preview(()), BLUE, GREEN))
+    assert "| (none) | |" in md
+
+
+def test_plan_document_without_verdict():
+    p = preview(())
+    p = Preview(p.label, p.vars, p.text, p.plan_file, p.summary, verdict=None)
+    doc = views.plan_document(p, BLUE, GREEN)
+    assert doc["blast_radius"] == {"ok": True, "reason": "", "violations": []}
