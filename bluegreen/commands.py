@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import packer, tfvars
+from . import health, packer, tfvars
 from .app import App
 from .errors import InputError, StateMismatchError
 from .journal import RunView
@@ -345,3 +345,45 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None) 
     vars_ = vars_.with_color(live, ColorVars(current.ami, actual_live, current.release))
     preview = app.stack.preview(vars_, idle, "plan")
     return preview, live, idle
+
+
+# -- bootstrap ---------------------------------------------------------------------------------
+
+
+def bootstrap(app: App) -> None:
+    """The first deployment: nothing is attached yet, so attach the color the tfvars call live
+    and wait until the load balancer sees it healthy."""
+    situation = observe(app)
+    if situation.assessment.attached:
+        raise StateMismatchError(
+            "cannot bootstrap: " + ", ".join(c.value for c in situation.assessment.attached)
+            + " already attached to the load balancer",
+            hint="bootstrap is for a new stack; use `bluegreen status`",
+        )
+    live = situation.tfvars.live_color
+    group = situation.observed.group(live)
+    outputs = situation.outputs
+    rep = app.reporter
+    rep.info(f"Starting bootstrap {app.settings.service.name}: attach {live}", color=live.value)
+    waiter = app.waiter()
+    waiter.until(
+        f"{live} instances",
+        lambda: health.instances_ready(
+            app.autoscaling.describe_group(group.name), situation.tfvars.colors[live].ami,
+            situation.tfvars.colors[live].size),
+        timeout=app.settings.timeouts.instances_in_service_seconds,
+        color=live.value,
+    )
+    if outputs.traffic_kind.value == "alb":
+        app.autoscaling.attach_target_group(group.name, outputs.traffic_name)
+    else:
+        app.autoscaling.attach_load_balancer(group.name, outputs.traffic_name)
+    waiter.until(
+        f"{live} targets healthy",
+        lambda: health.targets_health(
+            app.traffic.describe_traffic(),
+            health.in_service_ids(app.autoscaling.describe_group(group.name)), 1.0),
+        timeout=app.settings.timeouts.targets_healthy_seconds,
+        color=live.value,
+    )
+    rep.ok(f"Completed: {live} serves", color=live.value)

@@ -158,7 +158,7 @@ class Switch:
         if new.colors[live].size != live_now:
             current = new.colors[live]
             new = new.with_color(live, ColorVars(current.ami, live_now, current.release))
-        self._change(new, target, "apply-idle")
+        self._change(new, target, "apply-idle", Step.APPLY_IDLE)
 
     def do_wait_instances(self) -> None:
         target = self.plan.target
@@ -299,6 +299,8 @@ class Switch:
         self._resume_ours()
 
     def undo_apply_idle(self) -> None:
+        if not self.data.get(Step.APPLY_IDLE, {}).get("applying"):
+            return  # refused before applying (e.g. the blast-radius check): nothing changed
         # Back to the variables the run started from: the idle color at its old AMI and size.
         self.d.stack.restore(self.restore_text, self.plan.target, f"{self.run_id}-undo-apply")
 
@@ -345,10 +347,13 @@ class Switch:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _change(self, new_vars, allowed: Color, label: str) -> None:
+    def _change(self, new_vars, allowed: Color, label: str, step: Step | None = None) -> None:
         preview = self.d.stack.preview(new_vars, allowed, f"{self.run_id}-{label}")
         counts = ", ".join(f"{n} to {a}" for a, n in preview.summary.counts.items() if n)
         self.d.reporter.info(f"plan: {counts or 'no resource changes'}", color=allowed.value)
+        if step is not None and preview.ok:
+            # From here AWS may change: the undo must restore the variables (even after a crash).
+            self.note(step, applying=True)
         self.d.stack.apply(preview)
 
     def _attach(self, color: Color) -> None:

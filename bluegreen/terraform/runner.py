@@ -65,6 +65,9 @@ class _Running(Protocol):
     def interrupt(self) -> None:
         """Deliver SIGINT to Terraform (graceful stop; it writes its state before exiting)."""
 
+    def kill(self) -> None:
+        """SIGKILL: only after a graceful stop ran out of time."""
+
     def result(self) -> tuple[int, str, str]: ...
 
 
@@ -103,6 +106,10 @@ class _WorkerProcess:
     def interrupt(self) -> None:
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
 
     def result(self) -> tuple[int, str, str]:
         code = self._process.wait()
@@ -207,6 +214,11 @@ class _ExternalRun:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
 
+    def kill(self) -> None:
+        process = self._capture.process
+        if process is not None and process.poll() is None:
+            process.kill()
+
     def result(self) -> tuple[int, str, str]:
         self._thread.join()
         if self._error is not None:
@@ -289,6 +301,8 @@ class TerraformRunner:
         plugin_dirs: Sequence[str | os.PathLike[str]] = (),
         heartbeat: Heartbeat | None = None,
         heartbeat_interval: float = 15.0,
+        timeout: float | None = None,
+        stop_grace: float = 60.0,
     ) -> None:
         self.stack_dir = Path(stack_dir).resolve()
         self.backend = select_backend(binary)
@@ -297,6 +311,8 @@ class TerraformRunner:
         self.plugin_dirs = tuple(plugin_dirs)
         self.heartbeat = heartbeat
         self.heartbeat_interval = heartbeat_interval
+        self.timeout = timeout
+        self.stop_grace = stop_grace
         self._version: str | None = None
         self._ready = False
 
@@ -357,13 +373,18 @@ class TerraformRunner:
     def raw_outputs(self) -> dict[str, Any]:
         return self._json(self.run(tfargv.output_argv()))
 
-    def run(self, argv: Sequence[str], *, ok: Sequence[int] = (0,)) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], *, ok: Sequence[int] = (0,), timeout: float | None = None
+    ) -> CommandResult:
         """Run one command in the stack directory. ``TerraformError`` on an exit code outside
-        ``ok``; ``ReleaseInterrupted`` after Ctrl-C once Terraform has stopped (and saved state)."""
+        ``ok`` or after ``timeout`` seconds (default: the runner's); ``ReleaseInterrupted`` after
+        Ctrl-C once Terraform has stopped (and saved its state)."""
         subcommand = argv[0] if argv else "?"
+        limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
         running = self.backend.start(argv, self.stack_dir, self.env)
-        interrupted = False
+        interrupted = timed_out = False
+        stop_deadline: float | None = None
         next_beat = self.heartbeat_interval
         while True:
             elapsed = time.monotonic() - started
@@ -377,6 +398,13 @@ class TerraformRunner:
                 interrupted = True
                 continue
             elapsed = time.monotonic() - started
+            if limit is not None and not timed_out and elapsed >= limit:
+                running.interrupt()
+                timed_out = True
+                stop_deadline = elapsed + self.stop_grace
+            if stop_deadline is not None and elapsed >= stop_deadline:
+                running.kill()  # the graceful stop did not finish either
+                stop_deadline = None
             if self.heartbeat is not None and elapsed >= next_beat:
                 self.heartbeat(subcommand, elapsed)
                 next_beat += self.heartbeat_interval
@@ -386,6 +414,12 @@ class TerraformRunner:
             raise ReleaseInterrupted(
                 f"terraform {subcommand} interrupted; Terraform stopped and saved its state "
                 f"(exit {code})"
+            )
+        if timed_out:
+            how = "killed after a graceful stop ran out of time" if code < 0 else "stopped"
+            raise TerraformError(
+                f"terraform {subcommand} timed out after {limit:.0f}s in {self.stack_dir} and was "
+                f"{how} (exit {code}): {first_error_line(stdout, stderr)}"
             )
         if code not in ok:
             raise TerraformError(

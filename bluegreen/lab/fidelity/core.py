@@ -11,7 +11,7 @@ from ._patching import Patcher
 from .clock import DEFAULT_CLOCK, ClockFn
 from .faults import CallListener, FaultInjector, response_layer
 from .health import HealthSource, ScriptedHealth
-from .launch_templates import launch_template_version_user_data
+from .launch_templates import launch_template_tags_stay_on_the_template, launch_template_version_user_data
 from .lifecycle import (
     asg_registers_in_service_only,
     attach_target_groups_validates,
@@ -29,6 +29,7 @@ Correction = Callable[[Patcher, "Fidelity"], None]
 # tests/fidelity pairs it with a strict-xfail test of the gap in unpatched moto.
 CORRECTIONS: tuple[Correction, ...] = (
     launch_template_version_user_data,
+    launch_template_tags_stay_on_the_template,
     target_health_over_time,
     deregistration_drains,
     asg_registers_in_service_only,

@@ -18,14 +18,19 @@ resource "aws_launch_template" "this" {
     tags          = merge(local.tags, { Release = var.release })
   }
 
-  tags = local.tags
+  # No `tags` on the template itself: the group and its instances carry Service/Color. (moto 5.2.5
+  # also copies template tags into the version data, which would show as a perpetual diff.)
 }
 
 resource "aws_autoscaling_group" "this" {
   name                = local.name
   vpc_zone_identifier = var.subnet_ids
 
-  min_size         = var.size
+  # MinSize 0: capacity is desired_capacity alone, so an operator who scales the live group by
+  # hand changes one number that bluegreen reads back ("size follows reality"), and Standby can
+  # always decrement desired capacity. bluegreen still lowers and restores MinSize on stacks that
+  # set one.
+  min_size         = 0
   desired_capacity = var.size
   # ExitStandby always increments desired capacity: leave headroom above size.
   max_size = max(var.size, var.max_size)
@@ -53,7 +58,8 @@ resource "aws_autoscaling_group" "this" {
   }
 
   lifecycle {
-    # bluegreen attaches the group to the load balancer (and detaches it) during a release.
-    ignore_changes = [load_balancers, target_group_arns]
+    # bluegreen attaches the group to the load balancer (and detaches it) during a release, and
+    # suspends AZRebalance, AlarmNotification and ScheduledActions while it runs.
+    ignore_changes = [load_balancers, target_group_arns, suspended_processes]
   }
 }

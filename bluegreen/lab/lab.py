@@ -1,0 +1,232 @@
+"""The lab: everything the demo, the end-to-end tests and the benchmarks stand on.
+
+Control plane: moto's server on 127.0.0.1 with the fidelity layer. Terraform: embedded, with
+HashiCorp's AWS provider from the verified offline mirror. Data plane (optional): a real HAProxy
+whose dynamic servers follow the serving target group, and one real HTTP process per emulated
+instance; HAProxy's own health checks then decide what DescribeTargetHealth reports.
+
+    with Lab(tmp_path) as lab:
+        v1 = lab.bake("v1")
+        lab.deploy_initial(v1, size=2)       # Terraform apply + attach blue
+        app = lab.app(reporter)              # a bluegreen App wired to the lab
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..app import App
+from ..config import Settings, load_settings
+from ..report import Reporter
+from .emulator import LAB_IMAGE_VERSION_TAG, LAB_REGION, Emulator, prepare_stack, register_lab_image
+from .toolchain import LAB_CREDENTIAL
+
+# AMI tag that makes the sample app fail its health checks: "now" or "after:SECONDS".
+LAB_BROKEN_TAG = "bluegreen-lab:broken"
+
+_LAB_ENV = {
+    "AWS_ACCESS_KEY_ID": LAB_CREDENTIAL,
+    "AWS_SECRET_ACCESS_KEY": LAB_CREDENTIAL,
+    "AWS_DEFAULT_REGION": LAB_REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    traffic_kind: str = "alb"  # or "elb" (classic)
+    deregistration_delay: int = 2  # seconds of draining; AWS's default is 300
+    dataplane: bool = False  # real HAProxy + instance processes
+    initial_seconds: float = 0.5  # scripted health: seconds in `initial` (no data plane)
+    poll_seconds: float = 0.25
+    verify_seconds: int = 2
+    unhealthy_grace_seconds: int = 2
+    instance_timeout_seconds: int = 60
+    healthy_timeout_seconds: int = 30
+    service: str = "web"
+    extra_tfvars: dict[str, Any] = field(default_factory=dict)
+
+
+class Lab:
+    def __init__(self, workdir: Path, options: LabOptions | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.options = options or LabOptions()
+        self.emulator = Emulator()
+        self.fidelity: Any = None
+        self.health: Any = None  # ScriptedHealth, or the data plane
+        self.dataplane: Any = None
+        self.stack_dir: Path | None = None
+        self.config_path = self.workdir / "bluegreen.toml"
+        self._saved_env: dict[str, str | None] = {}
+        self._tf_env: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> "Lab":
+        from .fidelity import ScriptedHealth
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._set_env(_LAB_ENV)
+        self.emulator.start()
+        self.fidelity = self.emulator.fidelity
+        stack = prepare_stack(self.workdir, self.emulator.endpoint_url)
+        self.stack_dir = stack.stack_dir
+        self._tf_env = stack.env
+        self._set_env(stack.env)  # the embedded Terraform inherits it: mirror only, no network
+        self._write_config(stack.toolchain.mirror_dir)
+        if self.options.dataplane:
+            self._start_dataplane()
+        else:
+            self.health = ScriptedHealth(initial_seconds=self.options.initial_seconds)
+            self.fidelity.health = self.health
+        return self
+
+    def stop(self) -> None:
+        try:
+            if self.dataplane is not None:
+                self.dataplane.stop()
+                self.dataplane = None
+        finally:
+            try:
+                self.emulator.stop()
+            finally:
+                self._restore_env()
+
+    def __enter__(self) -> "Lab":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def _write_config(self, mirror: Path) -> None:
+        o = self.options
+        assert self.stack_dir is not None
+        self.config_path.write_text(
+            "# Written by bluegreen's lab: the local emulation, fast timeouts.\n"
+            f'[service]\nname = "{o.service}"\nregion = "{LAB_REGION}"\n\n'
+            f'[terraform]\ndir = "{self.stack_dir}"\nbinary = "embedded"\nplugin_dir = "{mirror}"\n'
+            "lock_timeout_seconds = 30\n\n"
+            f'[aws]\nendpoint_url = "{self.emulator.endpoint_url}"\n\n'
+            f"[release]\nverify_seconds = {o.verify_seconds}\nlock_ttl_seconds = 300\n\n"
+            f"[timeouts]\ninstances_in_service_seconds = {o.instance_timeout_seconds}\n"
+            f"targets_healthy_seconds = {o.healthy_timeout_seconds}\ndrain_seconds = 30\n"
+            f"unhealthy_grace_seconds = {o.unhealthy_grace_seconds}\npoll_seconds = {o.poll_seconds}\n",
+            encoding="utf-8",
+        )
+
+    # -- using it ----------------------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    def app(self, reporter: Reporter | None = None, settings: Settings | None = None) -> App:
+        reporter = reporter or Reporter(service=self.options.service)
+        app = App(settings or self.settings(), reporter)
+        # Waits in the lab poll every fraction of a second: jitter would only add noise.
+        original = app.waiter
+
+        def waiter(on_tick=None):
+            w = original(on_tick)
+            w.jitter = 0.0
+            return w
+
+        app.waiter = waiter  # type: ignore[method-assign]
+        return app
+
+    def client(self, service: str) -> Any:
+        return self.emulator.client(service)
+
+    def bake(self, version: str, *, broken: str | None = None) -> str:
+        """An "AMI" of the sample app at ``version`` (``broken``: "now" or "after:SECONDS")."""
+        ec2 = self.client("ec2")
+        ami = register_lab_image(ec2, f"web-{version}-{time.time_ns()}", version)
+        if broken:
+            ec2.create_tags(Resources=[ami], Tags=[{"Key": LAB_BROKEN_TAG, "Value": broken}])
+        return ami
+
+    def deploy_initial(self, ami: str, *, size: int = 2, reporter: Reporter | None = None) -> App:
+        """The first deployment: the stack with blue live at ``size``, then blue attached."""
+        from .. import commands, tfvars
+        from ..model import Color, ColorVars, TfVars
+
+        assert self.stack_dir is not None
+        vars_ = TfVars(Color.BLUE, {Color.BLUE: ColorVars(ami, size, "initial"), Color.GREEN: ColorVars(ami, 0, "")})
+        extra = {"deregistration_delay": self.options.deregistration_delay,
+                 "traffic_kind": self.options.traffic_kind, **self.options.extra_tfvars}
+        tfvars.write(self.stack_dir / "bluegreen.auto.tfvars.json", tfvars.render(vars_, extra))
+        app = self.app(reporter)
+        scratch = self.stack_dir / ".bluegreen"
+        scratch.mkdir(exist_ok=True)
+        plan_file = scratch / "initial.tfplan"
+        app.terraform.plan(self.stack_dir / "bluegreen.auto.tfvars.json", plan_file)
+        app.terraform.apply_plan(plan_file)
+        commands.bootstrap(app)
+        return self.app(reporter)
+
+    # -- data plane --------------------------------------------------------------------------
+
+    def _start_dataplane(self) -> None:
+        from .dataplane import DataPlane
+
+        self.dataplane = DataPlane(self._desired_state)
+        self.dataplane.start()
+        self.health = self.dataplane
+        self.fidelity.health = self.dataplane
+
+    @property
+    def url(self) -> str:
+        assert self.dataplane is not None, "the lab runs without a data plane"
+        return self.dataplane.url
+
+    def _desired_state(self) -> dict[str, Any]:
+        """Running instances (with the version their AMI carries) and the serving target
+        group's registrations, read straight from moto's backends under the fidelity lock."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ec2.models import ec2_backends
+
+        with self.fidelity.lock:
+            ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][LAB_REGION]
+            instances: dict[str, Any] = {}
+            for reservation in list(ec2.reservations.values()):
+                for instance in reservation.instances:
+                    if instance.state != "running":
+                        continue
+                    tags = _image_tags(ec2, instance.image_id)
+                    instances[instance.id] = (tags.get(LAB_IMAGE_VERSION_TAG, "v0"), tags.get(LAB_BROKEN_TAG))
+            targets: dict[str, str] = {}
+            for records in self.fidelity.snapshot().values():
+                for record in records:
+                    if record.state == "draining":
+                        targets.setdefault(record.instance_id, "draining")
+                    elif record.state in ("initial", "healthy", "unhealthy"):
+                        targets[record.instance_id] = "registered"
+        return {"instances": instances, "targets": targets}
+
+
+def _image_tags(ec2: Any, image_id: str) -> dict[str, str]:
+    try:
+        image = ec2.describe_images(image_ids=[image_id])[0]
+    except Exception:  # noqa: BLE001 - an unknown image is just an unversioned instance
+        return {}
+    return {tag["key"]: tag["value"] for tag in ec2.describe_tags(filters={"resource-id": [image.id]})}
+
+
+def fast_options(**changes: Any) -> LabOptions:
+    return replace(LabOptions(), **changes)

@@ -1,0 +1,228 @@
+"""The runner against real Terraform (embedded, and the external binary when installed) on a
+stack that needs no provider download: ``terraform_data`` is built into Terraform."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from bluegreen.errors import ExitCode, ReleaseInterrupted, TerraformError
+from bluegreen.terraform import runner as runner_mod
+from bluegreen.terraform.runner import (
+    EmbeddedBackend,
+    ExternalBackend,
+    TerraformRunner,
+    first_error_line,
+    select_backend,
+    still_running,
+)
+
+EXTERNAL = shutil.which("terraform") or shutil.which("tofu")
+
+STACK = """
+terraform {
+  required_version = ">= 1.3.0"
+}
+
+variable "label" {
+  type = string
+}
+
+resource "terraform_data" "this" {
+  input = var.label
+}
+
+output "label" {
+  value = terraform_data.this.output
+}
+"""
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    (tmp_path / "main.tf").write_text(STACK)
+    (tmp_path / "v1.tfvars.json").write_text(json.dumps({"label": "v1"}))
+    (tmp_path / "v2.tfvars.json").write_text(json.dumps({"label": "v2"}))
+    return tmp_path
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "empty.tfrc"
+    config.write_text("disable_checkpoint = true\n")
+    return {"TF_CLI_CONFIG_FILE": str(config)}
+
+
+BINARIES = ["embedded"] + ([EXTERNAL] if EXTERNAL else [])
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_plan_apply_outputs_round_trip(stack: Path, cli_env, binary: str):
+    beats: list[tuple[str, float]] = []
+    tf = TerraformRunner(stack, binary=binary, env=cli_env, heartbeat=lambda c, e: beats.append((c, e)))
+    tf.ensure_ready()
+    assert (stack / ".terraform.lock.hcl").exists() or (stack / ".terraform").is_dir()
+    assert tf.plan(stack / "v1.tfvars.json", stack / "v1.tfplan") is True
+    doc = tf.show_plan(stack / "v1.tfplan")
+    assert [rc["address"] for rc in doc["resource_changes"]] == ["terraform_data.this"]
+    tf.apply_plan(stack / "v1.tfplan")
+    assert tf.raw_outputs()["label"]["value"] == "v1"
+    # Exit code 0 of -detailed-exitcode: nothing to do.
+    assert tf.plan(stack / "v1.tfvars.json", stack / "again.tfplan") is False
+    assert tf.plan(stack / "v2.tfvars.json", stack / "v2.tfplan") is True
+
+
+def test_embedded_version_and_env(stack: Path, cli_env):
+    tf = TerraformRunner(stack, env=cli_env)
+    assert isinstance(tf.backend, EmbeddedBackend)
+    assert tf.check_version().startswith("1.")
+    assert tf.env["TF_IN_AUTOMATION"] == "1"
+
+
+def test_failure_quotes_the_first_terraform_error(stack: Path, cli_env):
+    tf = TerraformRunner(stack, env=cli_env)
+    tf.ensure_ready()
+    (stack / "bad.tfvars.json").write_text(json.dumps({"nope": 1}))
+    with pytest.raises(TerraformError) as info:
+        tf.plan(stack / "bad.tfvars.json", stack / "bad.tfplan")
+    message = str(info.value)
+    assert "terraform plan failed" in message
+    assert "No value for required variable" in message or "undeclared variable" in message.lower()
+    assert "\n" not in message
+    assert info.value.exit_code is ExitCode.TERRAFORM
+
+
+def test_too_old_terraform_is_refused(stack: Path, cli_env):
+    (stack / "main.tf").write_text(STACK.replace(">= 1.3.0", ">= 99.0"))
+    tf = TerraformRunner(stack, env=cli_env)
+    with pytest.raises(TerraformError, match=r"embedded Terraform .* is Terraform 1\.\d+\.\d+.*'>= 99.0'"):
+        tf.ensure_ready()
+
+
+def test_missing_binary_message():
+    with pytest.raises(TerraformError) as info:
+        select_backend("/nonexistent/terraform")
+    assert str(info.value) == (
+        "terraform binary '/nonexistent/terraform' not found; install it or set "
+        '[terraform] binary = "embedded" in bluegreen.toml'
+    )
+
+
+def test_auto_prefers_a_binary_on_path(monkeypatch):
+    monkeypatch.setattr(runner_mod.shutil, "which", lambda name: "/x/tofu" if name == "tofu" else None)
+    backend = select_backend("auto")
+    assert isinstance(backend, ExternalBackend) and backend.path == "/x/tofu"
+    monkeypatch.setattr(runner_mod.shutil, "which", lambda name: None)
+    assert isinstance(select_backend("auto"), EmbeddedBackend)
+
+
+SLOW_STACK = """
+resource "terraform_data" "slow" {
+  provisioner "local-exec" {
+    command = "sleep 30"
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_sigint_stops_terraform_gracefully_and_state_is_saved(tmp_path: Path, cli_env, binary: str):
+    (tmp_path / "main.tf").write_text(SLOW_STACK)
+    tf = TerraformRunner(tmp_path, binary=binary, env=cli_env)
+    tf.ensure_ready()
+    started = time.monotonic()
+    running = tf.backend.start(["apply", "-input=false", "-auto-approve", "-no-color"], tmp_path, tf.env)
+    time.sleep(2.0)
+    running.interrupt()
+    assert running.wait(timeout=20)
+    code, stdout, _ = running.result()
+    assert code != 0 and time.monotonic() - started < 20
+    assert "Interrupt received" in stdout
+    state = json.loads((tmp_path / "terraform.tfstate").read_text())
+    assert [r["name"] for r in state["resources"]] == ["slow"]
+
+
+class _FakeRunning:
+    """Raises KeyboardInterrupt from the first wait, as Ctrl-C does in the runner's loop."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._waits = 0
+
+    def wait(self, timeout: float) -> bool:
+        self._waits += 1
+        if self._waits == 1:
+            raise KeyboardInterrupt
+        self.calls.append("wait")
+        return self._waits >= 3
+
+    def interrupt(self) -> None:
+        self.calls.append("interrupt")
+
+    def kill(self) -> None:
+        self.calls.append("kill")
+
+    def result(self):
+        return 1, "", "Error: execution halted"
+
+
+def test_ctrl_c_is_forwarded_once_and_waited_for(tmp_path: Path):
+    fake = _FakeRunning()
+    tf = TerraformRunner(tmp_path)
+    tf.backend = type("B", (), {"label": "fake", "start": lambda self, *a: fake})()
+    with pytest.raises(ReleaseInterrupted) as info:
+        tf.run(["apply", "x.tfplan"])
+    assert fake.calls == ["interrupt", "wait", "wait"]
+    assert info.value.exit_code is ExitCode.INTERRUPTED
+
+
+def test_heartbeat_and_timeout(tmp_path: Path):
+    class Slow:
+        def __init__(self):
+            self.calls = []
+            self.start = time.monotonic()
+
+        def wait(self, timeout):
+            time.sleep(min(timeout, 0.05))
+            return "interrupt" in self.calls
+
+        def interrupt(self):
+            self.calls.append("interrupt")
+
+        def kill(self):
+            self.calls.append("kill")
+
+        def result(self):
+            return 1, "", ""
+
+    slow = Slow()
+    beats: list[str] = []
+    tf = TerraformRunner(
+        tmp_path, heartbeat=lambda c, e: beats.append(still_running(c, e)), heartbeat_interval=0.1
+    )
+    tf.backend = type("B", (), {"label": "fake", "start": lambda self, *a: slow})()
+    with pytest.raises(TerraformError, match="timed out after 0s"):
+        tf.run(["apply", "x.tfplan"], timeout=0.3)
+    assert slow.calls == ["interrupt"]
+    assert beats and beats[0].startswith("terraform apply still running (")
+
+
+def test_first_error_line_prefers_json_diagnostics():
+    stdout = "\n".join(
+        [
+            json.dumps({"type": "version", "terraform": "1.15.5"}),
+            json.dumps({"type": "diagnostic", "diagnostic": {"severity": "warning", "summary": "meh"}}),
+            json.dumps(
+                {"type": "diagnostic", "diagnostic": {"severity": "error", "summary": "Boom", "detail": "why\nmore"}}
+            ),
+        ]
+    )
+    assert first_error_line(stdout, "") == "Boom: why"
+    assert first_error_line("", "\nError: Saved plan is stale\n\nThe given plan file can no longer be applied.\n") == (
+        "Saved plan is stale: The given plan file can no longer be applied."
+    )
+    assert first_error_line("", "") == "no error message"
