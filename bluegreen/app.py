@@ -63,7 +63,11 @@ class App:
 
     @cached_property
     def clients(self) -> AwsClients:
-        return AwsClients.from_settings(self.settings)
+        clients = AwsClients.from_settings(self.settings)
+        # One call without retries: missing credentials or an unreachable endpoint fail in a
+        # second with what to do, instead of after half a minute of retries on the first real call.
+        clients.preflight()
+        return clients
 
     @cached_property
     def terraform(self) -> TerraformRunner:

@@ -96,9 +96,11 @@ def run_command(
 
 
 def _with_app(config: Path, terraform_bin: str | None, endpoint_url: str | None, json_output: bool, debug: bool,
-              body: Callable[[App], int | None]) -> None:
+              body: Callable[[App], int | None], overrides: dict[str, dict] | None = None) -> None:
     def run(reporter: Reporter) -> int | None:
         settings = _settings(config, terraform_bin, endpoint_url)
+        for section, changes in (overrides or {}).items():
+            settings = settings.replace(section, **changes)
         reporter.service = settings.service.name
         return body(App(settings, reporter))
 
@@ -167,12 +169,11 @@ def release(
     """Release a new AMI onto the idle color with zero downtime; roll back on any failure."""
 
     def body(a: App) -> None:
-        if keep_old is not None:
-            a.settings = a.settings.replace("release", keep_old_seconds=keep_old)
         commands.release(a, ami=ami, manifest=packer_manifest, size=size,
                          keep_old=bool(a.settings.release.keep_old_seconds), dry_run=dry_run)
 
-    _with_app(config, terraform_bin, endpoint_url, json_output, debug, body)
+    overrides = {"release": {"keep_old_seconds": keep_old}} if keep_old is not None else {}
+    _with_app(config, terraform_bin, endpoint_url, json_output, debug, body, overrides)
 
 
 def _simple(name: str, flow: Callable[[App], object], doc: str) -> None:
@@ -232,6 +233,34 @@ def unlock(
 ) -> None:
     """Break a stale release lock (only the one of RUN_ID)."""
     _with_app(config, terraform_bin, endpoint_url, False, debug, lambda a: commands.unlock(a, run_id))
+
+
+@app.command()
+def bootstrap(
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """First deployment of a new stack: attach the tfvars' live color and wait until healthy."""
+    _with_app(config, terraform_bin, endpoint_url, json_output, debug, commands.bootstrap)
+
+
+@app.command()
+def demo(
+    broken: Annotated[bool, typer.Option("--broken", help="Release a broken v2 and show the automatic rollback.")] = False,
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where the lab keeps its files and the timeline PNG.")] = Path(".lab/demo"),
+    debug: DebugOpt = False,
+) -> None:
+    """The local lab end to end: emulated AWS, real Terraform, real HAProxy, a release under load."""
+
+    def body(reporter: Reporter) -> int:
+        from .lab.demo import run_demo  # the lab's dependencies (moto, matplotlib) load only here
+
+        return run_demo(broken=broken, workdir=workdir, reporter=reporter)
+
+    run_command(body, service="demo", debug=debug)
 
 
 @app.command()

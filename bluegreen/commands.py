@@ -34,6 +34,10 @@ def resolve_ami(app: App, ami: str | None, manifest: Path | None) -> str:
     assert ami is not None
     if not packer.is_ami_id(ami):
         raise InputError(f"--ami {ami!r} is not an AMI id (ami- followed by 8 or 17 hex digits)")
+    # Local inputs before any AWS call: a bad tfvars file or a missing or too old Terraform
+    # fails fast, offline, with nothing touched.
+    app.stack.read_vars()
+    app.stack.terraform.ensure_ready()
     if not app.images.exists(ami):
         raise InputError(
             f"AMI {ami} not found in region {region}; check the id, the region, or that the "
