@@ -151,6 +151,19 @@ def register_lab_image(ec2: Any, name: str, version: str) -> str:
     return image_id
 
 
+def color_tfvars(
+    live_color: str, blue: tuple[str, int, str], green: tuple[str, int, str]
+) -> dict[str, Any]:
+    """A ``bluegreen.auto.tfvars.json`` document for the lab: per color ``(ami, size, release)``."""
+    return {
+        "live_color": live_color,
+        "colors": {
+            name: {"ami": ami, "size": size, "release": release}
+            for name, (ami, size, release) in (("blue", blue), ("green", green))
+        },
+    }
+
+
 # --- Terraform work dir -------------------------------------------------------------------------------
 
 

@@ -180,6 +180,16 @@ class Lab:
         commands.bootstrap(app)
         return self.app(reporter)
 
+    def terraform(self, config_dir: Path) -> Any:
+        """A ``TerraformRunner`` for another Terraform configuration (e.g. the benchmarks' plain
+        pattern) wired to this lab exactly as the example stack is: the provider override pointing
+        at the emulation, the offline mirror through the CLI configuration, the lab credentials."""
+        from ..terraform.runner import TerraformRunner
+        from .toolchain import write_provider_override
+
+        write_provider_override(Path(config_dir), self.emulator.endpoint_url)
+        return TerraformRunner(config_dir, env=dict(self._tf_env), timeout=900)
+
     # -- data plane --------------------------------------------------------------------------
 
     def _start_dataplane(self) -> None:
@@ -221,11 +231,16 @@ class Lab:
 
 
 def _image_tags(ec2: Any, image_id: str) -> dict[str, str]:
-    try:
-        image = ec2.describe_images(image_ids=[image_id])[0]
-    except Exception:  # noqa: BLE001 - an unknown image is just an unversioned instance
-        return {}
-    return {tag["key"]: tag["value"] for tag in ec2.describe_tags(filters={"resource-id": [image.id]})}
+    """The AMI's tags straight from the EC2 backend's tag store (``{key: value}``).
+
+    moto 5.2's ``describe_images`` takes ``ami_ids=`` (not ``image_ids=``) and its
+    ``describe_tags`` returns dicts of another shape: reading through them failed, was
+    swallowed, and every instance came up as an unversioned, never-broken "v0".
+    """
+    tags = getattr(ec2, "tags", None)
+    if isinstance(tags, dict):
+        return {str(k): str(v) for k, v in dict(tags.get(image_id) or {}).items()}
+    return {}  # pragma: no cover - a moto without the tag store: unversioned instances
 
 
 def fast_options(**changes: Any) -> LabOptions:

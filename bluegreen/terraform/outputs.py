@@ -24,6 +24,11 @@ _HINT = "the stack must define the outputs of terraform/examples/web/outputs.tf"
 
 def parse_outputs(raw: Mapping[str, Any]) -> StackOutputs:
     """``raw`` is the parsed ``terraform output -json`` document ({name: {"value": ...}})."""
+    if not raw:
+        raise TerraformError(
+            "the Terraform state has no outputs: the stack has not been applied yet",
+            hint="run `terraform apply` in the stack directory, then `bluegreen bootstrap`",
+        )
     values: dict[str, Any] = {}
     for name in REQUIRED_OUTPUTS:
         entry = raw.get(name)

@@ -14,23 +14,18 @@ from typing import Any, Iterator
 
 import pytest
 
-from bluegreen.lab.emulator import Emulator, LabStack, prepare_stack, register_lab_image
+from bluegreen.lab.emulator import (
+    Emulator,
+    LabStack,
+    color_tfvars,
+    prepare_stack,
+    register_lab_image,
+)
 from bluegreen.lab.toolchain import prepare_toolchain
 from bluegreen.terraform import TerraformRunner, still_running
 
 # Generous bounds: a command that hits a moto 500 is retried by the provider for many minutes.
 APPLY_TIMEOUT = 300.0
-
-
-def color_vars(live: str, blue: tuple[str, int, str], green: tuple[str, int, str]) -> dict[str, Any]:
-    """A ``bluegreen.auto.tfvars.json`` document: per color (ami, size, release)."""
-    return {
-        "live_color": live,
-        "colors": {
-            name: {"ami": ami, "size": size, "release": release}
-            for name, (ami, size, release) in (("blue", blue), ("green", green))
-        },
-    }
 
 
 @dataclass
@@ -61,7 +56,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
             "v2": register_lab_image(ec2, "web-v2", "v2"),
         }
         stack = prepare_stack(workdir, emulator.endpoint_url, toolchain=prepare_toolchain())
-        stack.write_tfvars(color_vars("blue", (images["v1"], 2, "v1"), (images["v1"], 0, "")))
+        stack.write_tfvars(color_tfvars("blue", (images["v1"], 2, "v1"), (images["v1"], 0, "")))
         tf = TerraformRunner(
             stack.stack_dir, env=stack.env, heartbeat=_heartbeat, timeout=APPLY_TIMEOUT, stop_grace=30
         )

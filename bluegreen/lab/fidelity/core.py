@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from ._patching import Patcher
+from .classic_elb import connection_draining_keeps_its_timeout
 from .clock import DEFAULT_CLOCK, ClockFn
 from .faults import CallListener, FaultInjector, response_layer
 from .health import HealthSource, ScriptedHealth
@@ -30,6 +31,7 @@ Correction = Callable[[Patcher, "Fidelity"], None]
 CORRECTIONS: tuple[Correction, ...] = (
     launch_template_version_user_data,
     launch_template_tags_stay_on_the_template,
+    connection_draining_keeps_its_timeout,
     target_health_over_time,
     deregistration_drains,
     asg_registers_in_service_only,

@@ -18,8 +18,7 @@ resource "aws_launch_template" "this" {
     tags          = merge(local.tags, { Release = var.release })
   }
 
-  # No `tags` on the template itself: the group and its instances carry Service/Color. (moto 5.2.5
-  # also copies template tags into the version data, which would show as a perpetual diff.)
+  tags = local.tags
 }
 
 resource "aws_autoscaling_group" "this" {

@@ -1,0 +1,393 @@
+"""``bluegreen demo``: zero downtime, visible. Also the measuring kit the benchmarks and lab tests use.
+
+The demo brings the lab up (moto + fidelity layer, real Terraform, real HAProxy, one process per
+instance, all on 127.0.0.1), applies the example stack with blue v1 live, prints ``status`` and a
+``plan``, then releases v2 onto green and v3 back onto blue under a steady ~200 req/s through
+HAProxy, and ends with the traffic summary and a PNG timeline under the work dir. ``broken=True``
+releases a v2 whose health check fails and shows the automatic rollback instead.
+
+    run_demo(broken=False, workdir=Path(".lab/demo"), reporter=Reporter(service="web")) -> exit code
+
+``TrafficWatch`` is the measuring kit: steady load through the lab's HAProxy, a 50 ms sampler of
+HAProxy's servers (which instance, which version, check status), a count of the AWS API calls moto
+serves, and phase markers from a ``Reporter``'s step events, all on the load generator's clock.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..report import Reporter
+from .lab import Lab, LabOptions
+from .load import LoadGenerator, RequestRecord, summarize
+from .timeline import text_summary, write_png
+
+# The demo's and the benchmarks' lab: 2 s verify window, 3 s deregistration delay (AWS: 300 s).
+DEMO_OPTIONS = dict(dataplane=True, deregistration_delay=3, verify_seconds=2,
+                    unhealthy_grace_seconds=2, poll_seconds=0.2)
+RATE_PER_S = 200
+# The steps worth a marker on a timeline (every step would make the labels unreadable).
+KEY_STEPS = ("apply-idle", "attach-new", "verify-window", "standby-old", "detach-old",
+             "scale-old-to-zero", "undo attach-new", "undo apply-idle")
+_OK_CHECKS = {"INI", "L4OK", "L6OK", "L7OK", "L7OKC", ""}
+
+
+@dataclass(frozen=True)
+class ServerSample:
+    version: str | None
+    health: str
+    check_status: str
+    admin: str
+
+
+@dataclass
+class Window:
+    """One measured action (a release, a rollback, a relink) on the load clock."""
+
+    name: str
+    start: float
+    end: float
+    api_calls: Counter = field(default_factory=Counter)
+    phases: list[tuple[float, str]] = field(default_factory=list)
+
+
+class TrafficWatch:
+    """Steady load + HAProxy sampler + API-call counter for one lab. Use as a context manager."""
+
+    def __init__(self, lab: Lab, *, rate_per_s: float = RATE_PER_S, max_duration_s: float = 900,
+                 sample_s: float = 0.05) -> None:
+        self.lab = lab
+        self.load = LoadGenerator(lab.url + "/", rate_per_s=rate_per_s, duration_s=max_duration_s,
+                                  timeout_s=2.0, workers=48)
+        self.sample_s = sample_s
+        self.samples: list[tuple[float, dict[str, ServerSample]]] = []
+        self.windows: list[Window] = []
+        self._calls: list[tuple[float, str, int]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._remove_listener: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "TrafficWatch":
+        self._remove_listener = self.lab.fidelity.add_listener(self._on_call)
+        self.load.start()
+        self._thread = threading.Thread(target=self._sample_loop, name="watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.load.stop(timeout_s=10)
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+
+    def __enter__(self) -> "TrafficWatch":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_call(self, action: str, status: int) -> None:
+        self._calls.append((self.load.now(), action, status))
+
+    def _sample_loop(self) -> None:
+        dp = self.lab.dataplane
+        while not self._stop.is_set():
+            t = self.load.now()
+            try:
+                versions = {i.instance_id: i.version for i in dp.fleet.instances().values()}
+                servers = {name: ServerSample(versions.get(name), st.health, st.check_status, st.admin)
+                           for name, st in dp.servers().items()}
+                self.samples.append((t, servers))
+            except Exception:  # noqa: BLE001 - a missed sample is a gap, not a failure
+                pass
+            self._stop.wait(self.sample_s)
+
+    # -- measuring ---------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.load.now()
+
+    def settle(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def measure(self, name: str) -> "_Measuring":
+        """``with watch.measure("release") as w: ...``: one window, its API calls counted."""
+        return _Measuring(self, name)
+
+    def add_phases(self, window: Window, reporter: Reporter, offset: float,
+                   steps: Iterable[str] | None = KEY_STEPS) -> None:
+        """Step events of ``reporter`` as phase markers (``offset`` = load clock at its zero);
+        only ``steps`` (None: all)."""
+        wanted = None if steps is None else set(steps)
+        for e in reporter.events:
+            if e["event"] == "step" and (wanted is None or e["step"] in wanted):
+                window.phases.append((offset + e["elapsed"], e["step"]))
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        return self.load.records
+
+    def records_between(self, start: float, end: float) -> list[RequestRecord]:
+        return [r for r in self.records if start <= r.start < end]
+
+    def calls_between(self, start: float, end: float) -> Counter:
+        return Counter(a for t, a, _ in list(self._calls) if start <= t <= end)
+
+
+class _Measuring:
+    def __init__(self, watch: TrafficWatch, name: str) -> None:
+        self.watch = watch
+        self.window = Window(name, watch.now(), watch.now())
+
+    def __enter__(self) -> Window:
+        self.window.start = self.watch.now()
+        return self.window
+
+    def __exit__(self, *exc: object) -> None:
+        self.window.end = self.watch.now()
+        self.window.api_calls = self.watch.calls_between(self.window.start, self.window.end)
+        self.watch.windows.append(self.window)
+
+
+def reporter_like(reporter: Reporter) -> Reporter:
+    """A fresh Reporter (own clock zero and events) printing where ``reporter`` prints."""
+    return Reporter(service=reporter.service, json_stream=reporter.json_stream,
+                    console=reporter.console, quiet=reporter.quiet)
+
+
+def offset_of(watch: TrafficWatch, reporter: Reporter) -> float:
+    """Load-clock time of ``reporter``'s zero."""
+    return watch.now() - reporter.elapsed()
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+
+def switch_metrics(watch: TrafficWatch, window: Window, old: str, new: str,
+                   settle_after_s: float = 2.0) -> dict[str, Any]:
+    """Failures, mixed-version window, cutover and total time of one release-like window.
+
+    ``cutover_s``: window start -> last response of ``old`` (users see only ``new`` after it).
+    Requests counted: from the window start to ``settle_after_s`` after its end.
+    """
+    recs = watch.records_between(window.start, window.end + settle_after_s)
+    s = summarize(recs, old=old, new=new)
+    cutover = (s.last_old_at - window.start) if s.last_old_at is not None and s.first_new_at else None
+    return {
+        "name": window.name,
+        "requests": s.total,
+        "failed_requests": s.failures,
+        "failure_kinds": s.failure_kinds,
+        "versions": s.versions,
+        "mixed_version_window_s": round(s.mixed_window_s, 3),
+        "first_new_at_s": _r(s.first_new_at and s.first_new_at - window.start),
+        "cutover_s": _r(cutover),
+        "total_s": round(window.end - window.start, 2),
+        "api_calls": sum(window.api_calls.values()),
+        "api_calls_by_action": dict(sorted(window.api_calls.items())),
+        "latency_p99_ms": _r(s.latency_p99_ms),
+        "latency_max_ms": _r(s.latency_max_ms),
+    }
+
+
+def rollback_metrics(watch: TrafficWatch, window: Window, new: str) -> dict[str, Any]:
+    """For a release of a broken ``new`` version: from the first failed health check of a
+    ``new`` server (HAProxy's check status) to traffic fully back on the old color: no ``new``
+    server left in HAProxy (the idle color detached and drained) and no ``new`` response after.
+    Failed requests: those started in that interval."""
+    first_fail = back = None
+    for t, servers in watch.samples:
+        if t < window.start:
+            continue
+        news = [s for s in servers.values() if s.version == new]
+        if first_fail is None:
+            if any(s.check_status not in _OK_CHECKS or s.health == "unhealthy" for s in news):
+                first_fail = t
+        elif not news:
+            back = t
+            break
+    served_new = [r.end for r in watch.records_between(window.start, window.end + 2)
+                  if r.ok and r.version == new]
+    out: dict[str, Any] = {"first_failed_check_at_s": _r(first_fail and first_fail - window.start),
+                           "new_version_responses": len(served_new)}
+    if first_fail is None or back is None:
+        out.update(rollback_s=None, failed_requests_during=None)
+        return out
+    back = max([back] + served_new)
+    during = [r for r in watch.records_between(first_fail, back) if not r.ok]
+    out.update(rollback_s=round(back - first_fail, 2), failed_requests_during=len(during),
+               requests_during=len(watch.records_between(first_fail, back)))
+    return out
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+# -- the demo -----------------------------------------------------------------------------------
+
+
+def _say(reporter: Reporter, text: str = "") -> None:
+    if not reporter.quiet:
+        reporter.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_status(app: Any, reporter: Reporter, title: str) -> None:
+    from .. import commands, views
+
+    doc = views.status_document(commands.observe(app), app.settings.service.name, commands.in_flight(app))
+    _say(reporter, f"\n$ bluegreen status    # {title}")
+    _say(reporter, views.status_text(doc) + "\n")
+
+
+def run_demo(broken: bool, workdir: Path, reporter: Reporter) -> int:
+    """The whole demo; returns the exit code (0: as expected; 1: a release did not behave;
+    130: interrupted). Everything it starts is stopped on return, on error and on Ctrl-C."""
+    workdir = Path(workdir).resolve()
+    started = time.monotonic()
+    from ..errors import ReleaseInterrupted
+
+    try:
+        return _run_demo(broken, workdir, reporter, started)
+    except (KeyboardInterrupt, ReleaseInterrupted):
+        # Terraform and bluegreen turn Ctrl-C into ReleaseInterrupted once they stopped cleanly.
+        reporter.error("interrupted: the lab was torn down (no process left)")
+        return 130
+
+
+def _run_demo(broken: bool, workdir: Path, reporter: Reporter, started: float) -> int:
+    from .. import commands, views
+    from ..errors import RolledBackError
+
+    lab_dir = workdir / "lab"
+    shutil.rmtree(lab_dir, ignore_errors=True)  # a previous run's Terraform state means nothing now
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = lambda text="": _say(reporter, text)  # noqa: E731
+    say(f"bluegreen demo{' --broken' if broken else ''}: emulated AWS (moto), real Terraform, "
+        f"real HAProxy, {RATE_PER_S} req/s; work dir {workdir}")
+    with Lab(lab_dir, LabOptions(**DEMO_OPTIONS)) as lab:
+        reporter.info(f"lab up: AWS emulation {lab.emulator.endpoint_url}, load balancer {lab.url}")
+        v1 = lab.bake("v1")
+        reporter.info("terraform apply of the example stack (about 80 s: moto's aws_lb is slow)")
+        app = lab.deploy_initial(v1, size=2, reporter=reporter)
+        _print_status(app, reporter, "blue v1 live")
+        v2 = lab.bake("v2", broken="now" if broken else None)
+        reporter.info(f"baked v2: {v2}" + (" (BROKEN: its /health answers 500)" if broken else ""))
+        preview, live, idle = commands.plan(app, ami=v2, manifest=None, size=None)
+        say(f"$ bluegreen plan --ami {v2}")
+        say(views.plan_text(views.plan_document(preview, live, idle)) + "\n")
+
+        results: dict[str, Any] = {"broken": broken, "rate_per_s": RATE_PER_S, "fleet_size": 2,
+                                   "deregistration_delay_s": lab.options.deregistration_delay,
+                                   "verify_seconds": lab.options.verify_seconds, "releases": []}
+        ok = True
+        with TrafficWatch(lab) as watch:
+            reporter.info(f"steady load: {RATE_PER_S} req/s through HAProxy {lab.url}")
+            watch.settle(2)
+            steps = [("v1", "v2", v2)] if broken else [("v1", "v2", v2), ("v2", "v3", None)]
+            for old, new, ami in steps:
+                ami = ami or lab.bake(new)
+                say(f"\n$ bluegreen release --ami {ami}    # {new}")
+                rep = reporter_like(reporter)
+                app = lab.app(rep)
+                offset = offset_of(watch, rep)
+                failed: Exception | None = None
+                with watch.measure(f"release {old}->{new}") as window:
+                    try:
+                        commands.release(app, ami=ami, manifest=None, size=None, keep_old=False, dry_run=False)
+                    except RolledBackError as exc:
+                        failed = exc
+                        rep.warn(f"automatic rollback: {exc}")
+                watch.add_phases(window, rep, offset)
+                watch.settle(2)
+                metrics = switch_metrics(watch, window, old, new)
+                if broken:
+                    metrics["rolled_back"] = failed is not None
+                    metrics["rollback"] = rollback_metrics(watch, window, new)
+                    ok &= failed is not None and metrics["versions"].get(new, 0) == 0
+                else:
+                    ok &= failed is None and metrics["failed_requests"] == 0
+                    if failed is not None:
+                        reporter.error(f"release failed: {failed}")
+                results["releases"].append(metrics)
+        records = watch.records
+        phases = [p for w in watch.windows for p in w.phases]
+        phases += [(w.start, w.name) for w in watch.windows]
+        _print_status(lab.app(reporter), reporter, "after the demo")
+        png = write_png(records, workdir / "timeline.png", phases=phases,
+                        title=("bluegreen demo --broken: served versions and errors" if broken
+                               else "bluegreen demo: served versions and errors under load"))
+        overall = summarize(records)
+        results.update(traffic=_summary_dict(overall), timeline_png=str(png),
+                       wall_time_s=round(time.monotonic() - started, 1),
+                       dataplane_errors=list(lab.dataplane.errors))
+        (workdir / "timeline.txt").write_text(text_summary(records, phases=phases) + "\n", encoding="utf-8")
+        (workdir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n",
+                                              encoding="utf-8")
+    say("\n== traffic during the demo ==")
+    say(_traffic_text(records, results))
+    say(f"\ntimeline (PNG): {png}\nper-second text: {workdir / 'timeline.txt'}\n"
+        f"numbers (JSON): {workdir / 'results.json'}")
+    say(f"demo wall time {time.monotonic() - started:.0f}s; lab torn down (no process left)")
+    return 0 if ok else 1
+
+
+def _summary_dict(s: Any) -> dict[str, Any]:
+    return {"requests": s.total, "ok": s.ok, "failed_requests": s.failures,
+            "failure_kinds": s.failure_kinds, "versions": s.versions,
+            "versions_over_time": s.versions_over_time, "duration_s": round(s.duration_s, 1),
+            "latency_p50_ms": _r(s.latency_p50_ms), "latency_p99_ms": _r(s.latency_p99_ms)}
+
+
+def _traffic_text(records: Iterable[RequestRecord], results: dict[str, Any]) -> str:
+    records = list(records)
+    s = summarize(records)
+    lines = [f"requests {s.total} in {s.duration_s:.0f}s ({s.achieved_rate_per_s:.0f}/s), "
+             f"failed {s.failures}" + (f" {s.failure_kinds}" if s.failure_kinds else ""),
+             "served: " + ", ".join(f"{v} {n}" for v, n in sorted(s.versions.items()))]
+    for m in results["releases"]:
+        line = (f"{m['name']}: {m['requests']} requests, {m['failed_requests']} failed, "
+                f"mixed-version window {m['mixed_version_window_s']:.2f}s "
+                f"(drain {results['deregistration_delay_s']}s, verify {results['verify_seconds']}s), "
+                f"release took {m['total_s']:.1f}s")
+        lines.append(line)
+        rb = m.get("rollback")
+        if rb is not None:
+            if rb.get("rollback_s") is None:
+                lines.append(f"  rollback: not observed ({rb})")
+            else:
+                lines.append(f"  automatic rollback: {'yes' if m['rolled_back'] else 'NO'}; "
+                             f"{rb['rollback_s']:.1f}s from the first failed health check to traffic "
+                             f"fully back / idle color detached; {rb['failed_requests_during']} failed "
+                             f"requests during it; {rb['new_version_responses']} responses from the "
+                             "broken version")
+    lines.append("versions served over time (per 5 s):")
+    buckets: dict[int, Counter] = {}
+    errors: Counter = Counter()
+    for r in records:
+        b = int(r.start // 5) * 5
+        if r.ok:
+            buckets.setdefault(b, Counter())[r.version or "?"] += 1
+        else:
+            errors[b] += 1
+    for b in sorted(set(buckets) | set(errors)):
+        parts = ", ".join(f"{v} {n}" for v, n in sorted(buckets.get(b, Counter()).items()))
+        lines.append(f"  {b:4d}-{b + 5:<4d}s {parts}" + (f", FAILED {errors[b]}" if errors[b] else ""))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m bluegreen.lab.demo [--broken] [workdir]
+    args = [a for a in sys.argv[1:] if a != "--broken"]
+    sys.exit(run_demo("--broken" in sys.argv, Path(args[0] if args else ".lab/demo"),
+                      Reporter(service="web")))

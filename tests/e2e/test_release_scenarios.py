@@ -1,0 +1,443 @@
+"""Issue 3: release scenarios end to end, against moto's server with the fidelity layer and real
+Terraform (embedded, AWS provider from the offline mirror), on one lab deployed once per module.
+
+Every scenario starts from, and leaves, one clean live color (which one alternates: read it from
+``commands.observe``), watches the serving invariant on moto's side (Terraform's calls included),
+and checks ``terraform plan`` shows no changes afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import Iterator
+
+import pytest
+
+from bluegreen import commands
+from bluegreen.errors import (
+    ExitCode,
+    InputError,
+    LockedError,
+    RolledBackError,
+    StateMismatchError,
+)
+from bluegreen.lab.fidelity import broken, degrades
+from bluegreen.lab.lab import Lab
+from bluegreen.model import Color
+from bluegreen.plan import COMMIT_POINT, Step
+from bluegreen.report import Reporter
+
+from scenario_support import (
+    Killed,
+    Scenario,
+    assert_one_live,
+    assert_plan_clean,
+    lab_options,
+    last_run,
+    live_of,
+    recover,
+    serving_invariant,
+    start_lab,
+    steps_of,
+    wait_serving,
+)
+
+pytestmark = pytest.mark.e2e
+
+SERVICE = "rel"  # resource names derive from it; unique among the session's labs
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab, seconds = start_lab(tmp_path_factory.mktemp("release-scenarios"), lab_options(SERVICE))
+    print(f"\nrelease scenarios: lab deployed in {seconds:.1f}s", file=sys.stderr)
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def scenario(lab: Lab) -> Iterator[Scenario]:
+    reporter = Reporter(service=SERVICE)
+    app = lab.app(reporter)
+    live_of(app)  # every scenario starts from one clean live color
+    yield Scenario(lab, reporter, app)
+    lab.fidelity.clear_faults()
+    lab.health.clear()
+    check = lab.app(Reporter(service=SERVICE, quiet=True))
+    if commands.in_flight(check) is not None or not commands.observe(check).assessment.clean:
+        recover(lab)
+
+
+def _release(app, ami: str, *, keep_old: bool = False, size: int | None = None):
+    return commands.release(app, ami=ami, manifest=None, size=size, keep_old=keep_old, dry_run=False)
+
+
+def _size(app, color: Color) -> int:
+    return commands.observe(app).observed.group(color).desired_capacity
+
+
+def _assert_released(app, plan, ami: str) -> None:
+    """The release completed: journal, tfvars, AWS and Terraform all say ``plan.target`` serves
+    ``ami``, the old color is at zero, and terraform plan is clean."""
+    run = last_run(app)
+    assert run.outcome == "completed", run.finish_data
+    assert run.completed == steps_of(run)
+    s = assert_one_live(app, plan.target)
+    assert s.tfvars.colors[plan.target].ami == ami
+    assert s.tfvars.colors[plan.target].size == plan.size
+    assert s.tfvars.colors[plan.live].size == 0
+    new = s.observed.group(plan.target)
+    assert {i.image_id for i in new.instances} == {ami}
+    assert len(new.in_service) == plan.size
+    assert_plan_clean(app)
+
+
+# -- 1. the happy path ------------------------------------------------------------------------
+
+
+def test_clean_release_there_and_back(scenario: Scenario) -> None:
+    lab = scenario.lab
+    first = live_of(scenario.app)
+    for number in (1, 2):
+        app = scenario.new_app()
+        live = live_of(app)
+        size = _size(app, live)
+        ami = lab.bake(f"v-clean-{number}")
+        with serving_invariant(lab, app, size) as invariant:
+            plan = _release(app, ami)
+        assert (plan.live, plan.target, plan.size) == (live, live.other(), size)
+        assert len(invariant.log) > 10  # it saw the release's (and Terraform's) calls
+        _assert_released(app, plan, ami)
+        assert last_run(app).kind == "release"
+    assert live_of(scenario.new_app()) is first  # blue -> green -> blue (or the other way)
+
+
+# -- 2. Terraform's apply fails ---------------------------------------------------------------
+
+
+def test_apply_failure_rolls_back_through_terraform(scenario: Scenario) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    before = app.stack.committed_text()
+    ami = lab.bake("v-apply-fails")
+    # Terraform creates the idle color's launch template version, then UpdateAutoScalingGroup
+    # pins it: failing that call leaves a half-applied idle color for the undo to restore.
+    # ValidationError is not retried by the provider.
+    lab.fidelity.inject("UpdateAutoScalingGroup", "ValidationError", times=1,
+                        message="injected: the idle group's update fails")
+    with serving_invariant(lab, app, _size(app, live)):
+        with pytest.raises(RolledBackError) as info:
+            _release(app, ami)
+    assert info.value.exit_code == ExitCode.ROLLED_BACK == 10
+    assert lab.fidelity.faults.pending() == 0
+    run = last_run(app)
+    assert run.outcome == "rolled-back"
+    assert run.finish_data["failed_at"] == Step.APPLY_IDLE.value
+    assert Step.APPLY_IDLE in run.compensated and Step.APPLY_IDLE not in run.completed
+    assert app.stack.committed_text() == before  # byte for byte
+    assert_one_live(app, live)
+    assert_plan_clean(app)
+
+
+# -- 3 and 4. the new color is not healthy ----------------------------------------------------
+
+
+def test_idle_never_healthy_rolls_back_within_grace(scenario: Scenario) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    before = app.stack.committed_text()
+    bad = lab.bake("v-broken")
+    lab.health.set_ami(bad, broken())
+    started = time.monotonic()
+    with serving_invariant(lab, app, _size(app, live)):
+        with pytest.raises(RolledBackError) as info:
+            _release(app, bad)
+    elapsed = time.monotonic() - started
+    assert "unhealthy for" in str(info.value)  # the grace period, not the 30 s timeout
+    settings = lab.settings()
+    assert elapsed < settings.timeouts.targets_healthy_seconds, elapsed
+    run = last_run(app)
+    assert run.outcome == "rolled-back"
+    assert run.finish_data["failed_at"] == Step.WAIT_HEALTHY.value
+    assert {Step.ATTACH, Step.APPLY_IDLE, Step.SUSPEND} <= set(run.compensated)
+    assert app.stack.committed_text() == before
+    assert_one_live(app, live)  # traffic on the old color, idle back at 0 through Terraform
+    assert_plan_clean(app)
+
+
+def test_idle_degrading_in_verify_window_rolls_back(scenario: Scenario) -> None:
+    lab = scenario.lab
+    # A longer verify window than the lab's 2 s gives the timing room on both sides: healthy
+    # from 0.5 s after registration, unhealthy from 2.5 s, window open until >= 5.5 s.
+    app = scenario.new_app(lab.settings().replace("release", verify_seconds=5))
+    live = live_of(app)
+    before = app.stack.committed_text()
+    flaky = lab.bake("v-degrades")
+    lab.health.set_ami(flaky, degrades(healthy_for=2.0, after=0.5))
+    with serving_invariant(lab, app, _size(app, live)):
+        with pytest.raises(RolledBackError) as info:
+            _release(app, flaky)
+    assert "verify" in str(info.value)
+    run = last_run(app)
+    assert run.outcome == "rolled-back"
+    assert run.finish_data["failed_at"] == Step.VERIFY.value
+    assert Step.WAIT_HEALTHY in run.completed
+    assert app.stack.committed_text() == before
+    assert_one_live(app, live)
+    assert_plan_clean(app)
+
+
+# -- 5. throttling everywhere -----------------------------------------------------------------
+
+THROTTLED = (
+    "DescribeAutoScalingGroups",
+    "DescribeInstances",
+    "DescribeTargetHealth",
+    "SuspendProcesses",
+    "ResumeProcesses",
+    "AttachLoadBalancerTargetGroups",
+    "EnterStandby",
+    "ExitStandby",
+    "DetachLoadBalancerTargetGroups",
+    "CreateLaunchTemplateVersion",  # Terraform's apply
+    "UpdateAutoScalingGroup",  # Terraform's apply (capacity and template version)
+)
+
+
+def test_release_completes_through_throttling(scenario: Scenario) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    ami = lab.bake("v-throttled")
+    for api in THROTTLED:
+        lab.fidelity.inject(api, "Throttling", times=2)
+    with serving_invariant(lab, app, _size(app, live)):
+        plan = _release(app, ami)
+    fired = {f.api_name for f in lab.fidelity.faults.fired if f.error_code == "Throttling"}
+    assert fired == set(THROTTLED), set(THROTTLED) - fired
+    assert lab.fidelity.faults.pending() == 0
+    _assert_released(app, plan, ami)
+
+
+# -- 6. killed at a step boundary -------------------------------------------------------------
+
+
+def _kill_after(app, step: Step) -> None:
+    """The process dies right after ``step``'s completion record: nothing else runs, the lease
+    stays held (a killed process releases nothing)."""
+    original = app.journal.completed
+
+    def completed(s: Step, **data) -> None:
+        original(s, **data)
+        if s is step:
+            raise Killed(f"killed after {step.value}")
+
+    app.journal.completed = completed  # type: ignore[method-assign]
+    app.lease.release = lambda: False  # type: ignore[method-assign]
+
+
+# (step the kill follows, what the operator does next). Before the commit point both work; one
+# of each is enough per phase: after the new color took traffic (attach), with the old color
+# half gone (standby) and after it (detach: abort refuses), and before/after Terraform's applies.
+KILLS = [
+    (Step.SUSPEND, "abort"),
+    (Step.APPLY_IDLE, "resume"),
+    (Step.ATTACH, "abort"),
+    (Step.STANDBY, "abort"),
+    (Step.WAIT_DRAINED, "resume"),
+    (Step.DETACH, "abort-refused-then-resume"),
+    (Step.SCALE_OLD, "resume"),
+]
+
+
+@pytest.mark.parametrize(("step", "action"), KILLS, ids=[f"{s.value}-{a}" for s, a in KILLS])
+def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    size = _size(app, live)
+    before = app.stack.committed_text()
+    ami = lab.bake(f"v-kill-{step.value}")
+    with serving_invariant(lab, app, size):
+        _kill_after(app, step)
+        with pytest.raises(Killed):
+            _release(app, ami)
+        run = last_run(app)
+        assert run.in_flight and run.completed[-1] is step and not run.compensated
+        assert app.lease.read().run_id == run.run_id  # still held by the dead run
+
+        operator = scenario.new_app()  # a new process
+        assert commands.in_flight(operator).run_id == run.run_id
+        if action == "abort":
+            assert COMMIT_POINT not in run.completed
+            commands.abort(operator)
+            after = last_run(operator)
+            assert after.outcome == "aborted"
+            assert set(after.compensated) == set(after.started)
+            expected_live = live
+        else:
+            if action == "abort-refused-then-resume":
+                with pytest.raises(StateMismatchError) as info:
+                    commands.abort(operator)
+                assert info.value.exit_code == ExitCode.STATE_MISMATCH
+                assert "point of no return" in str(info.value)
+                assert last_run(operator).in_flight  # refused without touching anything
+            commands.resume(operator)
+            after = last_run(operator)
+            assert after.outcome == "completed"
+            assert after.completed == steps_of(after)
+            expected_live = live.other()
+    assert operator.lease.read() is None
+    s = assert_one_live(operator, expected_live)
+    if expected_live is live:
+        assert operator.stack.committed_text() == before
+    else:
+        assert s.tfvars.colors[expected_live].ami == ami
+        assert len(s.observed.group(expected_live).in_service) == size
+    assert_plan_clean(operator)
+
+
+# -- 7 and 8. refused before anything changes -------------------------------------------------
+
+
+def test_second_release_while_one_runs_is_locked(scenario: Scenario) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    before, run_before = app.stack.committed_text(), app.journal.last_run()
+    ami = lab.bake("v-locked")
+    holder = scenario.new_app()
+    holder.lease.acquire("other-run", owner="alice@ci", ttl_seconds=300)
+    try:
+        with serving_invariant(lab, app, _size(app, live)) as invariant:
+            with pytest.raises(LockedError) as info:
+                _release(app, ami)
+        assert info.value.exit_code == ExitCode.LOCKED == 9
+        assert "alice@ci" in str(info.value) and "other-run" in str(info.value)
+        assert [call for call, _ in invariant.log] == ["before", "after"]  # no mutating call
+        assert app.lease.read().run_id == "other-run"
+    finally:
+        holder.lease.release()
+    assert app.stack.committed_text() == before
+    run_after = app.journal.last_run()
+    assert (run_after and run_after.run_id) == (run_before and run_before.run_id)
+    assert_one_live(app, live)
+
+
+def test_unknown_ami_is_an_input_error(scenario: Scenario) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    before, run_before = app.stack.committed_text(), app.journal.last_run()
+    with serving_invariant(lab, app, _size(app, live)) as invariant:
+        with pytest.raises(InputError) as info:
+            _release(app, "ami-0123456789abcdef0")
+    assert info.value.exit_code == ExitCode.INPUT == 4
+    assert "not found" in str(info.value)
+    assert [call for call, _ in invariant.log] == ["before", "after"]  # no mutating call at all
+    assert app.stack.committed_text() == before
+    run_after = app.journal.last_run()
+    assert (run_after and run_after.run_id) == (run_before and run_before.run_id)
+    assert app.lease.read() is None
+    assert_one_live(app, live)
+
+
+# -- 9. the live color was scaled by hand -----------------------------------------------------
+
+
+def test_hand_scaled_live_color_sets_the_new_size(scenario: Scenario) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    group = commands.observe(app).observed.group(live)
+    wanted = group.desired_capacity + 1
+    lab.client("autoscaling").set_desired_capacity(AutoScalingGroupName=group.name, DesiredCapacity=wanted)
+    wait_serving(lab, app, wanted)
+    ami = lab.bake("v-hand-scaled")
+    with serving_invariant(lab, app, wanted):
+        plan = _release(app, ami)
+    assert plan.size == wanted
+    _assert_released(app, plan, ami)
+
+
+# -- 11. keep the old color warm, roll back to it ----------------------------------------------
+
+
+def test_keep_old_then_warm_rollback_then_finalize(scenario: Scenario) -> None:
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=600))
+    live = live_of(app)
+    size = _size(app, live)
+    before = app.stack.committed_text()
+    ami = lab.bake("v-keep-old")
+    with serving_invariant(lab, app, size):
+        plan = _release(app, ami, keep_old=True)
+    run = last_run(app)
+    assert run.outcome == "completed"
+    assert Step.KEEP_OLD in steps_of(run) and Step.SCALE_OLD not in steps_of(run)
+    s = assert_one_live(app, plan.target, idle_at_zero=False)
+    old = s.observed.group(live)
+    assert len(old.in_service) == old.desired_capacity == size  # running, detached
+    assert s.tfvars.colors[live].size == size
+    assert_plan_clean(app)
+
+    with serving_invariant(lab, app, size):
+        back = commands.rollback(app, dry_run=False)
+    run = last_run(app)
+    assert run.kind == "rollback" and run.outcome == "completed"
+    assert Step.APPLY_IDLE not in steps_of(run) and Step.CLEAR_IDLE not in steps_of(run)  # warm
+    assert (back.live, back.target) == (plan.target, live)
+    s = assert_one_live(app, live)  # the rollback scaled the bad release to zero itself
+    assert s.tfvars.colors[plan.target].size == 0
+    assert s.tfvars.colors[live].ami == json.loads(before)["colors"][live.value]["ami"]
+    assert_plan_clean(app)
+    assert commands.finalize(app) is False  # nothing left running
+
+    # finalize proper: another release that keeps the old color, then scale it away.
+    ami2 = lab.bake("v-keep-old-2")
+    with serving_invariant(lab, app, size):
+        plan2 = _release(app, ami2, keep_old=True)
+        assert commands.finalize(app) is True
+    assert_one_live(app, plan2.target)
+    assert_plan_clean(app)
+
+
+# -- status: both colors attached -------------------------------------------------------------
+
+
+def test_status_reports_both_attached(scenario: Scenario) -> None:
+    from typer.testing import CliRunner
+
+    from bluegreen.cli import app as cli
+
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    idle = live.other()
+    outputs = app.stack.outputs()
+    asg = lab.client("autoscaling")
+    asg.attach_load_balancer_target_groups(
+        AutoScalingGroupName=outputs.asg_names[idle], TargetGroupARNs=[outputs.traffic_name])
+    try:
+        s = commands.observe(app)
+        assert s.assessment.attached == tuple(Color)
+        assert s.assessment.live is None and not s.assessment.clean
+        assert "both colors are attached" in s.assessment.problems[0]
+
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            result = CliRunner().invoke(cli, ["status", "--config", str(lab.config_path), "--json"])
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+        assert result.exit_code == ExitCode.STATE_MISMATCH == 7, result.output
+        doc = json.loads(result.stdout)
+        assert doc["clean"] is False and doc["live"] is None
+        assert doc["colors"][idle.value]["attached"] is True
+        assert "both colors are attached" in doc["problems"][0]
+
+        with pytest.raises(StateMismatchError) as info:
+            _release(app, lab.bake("v-refused"))
+        assert "both colors are attached" in str(info.value)
+    finally:
+        asg.detach_load_balancer_target_groups(
+            AutoScalingGroupName=outputs.asg_names[idle], TargetGroupARNs=[outputs.traffic_name])
+    assert_one_live(app, live)
