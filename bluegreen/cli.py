@@ -176,51 +176,46 @@ def release(
     _with_app(config, terraform_bin, endpoint_url, json_output, debug, body, overrides)
 
 
-def _simple(name: str, flow: Callable[[App], object], doc: str) -> None:
-    def command(
-        config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
-        terraform_bin: TerraformBinOpt = None,
-        endpoint_url: EndpointOpt = None,
-        json_output: JsonOpt = False,
-        debug: DebugOpt = False,
-    ) -> None:
-        _with_app(config, terraform_bin, endpoint_url, json_output, debug, lambda a: (flow(a), None)[1])
+def _register(name: str, flow: Callable[..., object], doc: str, *, dry_run: bool = False) -> None:
+    """A command whose only flags are the common ones (plus --dry-run when it has one)."""
+    if dry_run:
+
+        def command(
+            dry_run_flag: DryRunOpt = False,
+            config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+            terraform_bin: TerraformBinOpt = None,
+            endpoint_url: EndpointOpt = None,
+            json_output: JsonOpt = False,
+            debug: DebugOpt = False,
+        ) -> None:
+            _with_app(config, terraform_bin, endpoint_url, json_output, debug,
+                      lambda a: (flow(a, dry_run=dry_run_flag), None)[1])
+
+    else:
+
+        def command(  # type: ignore[misc]
+            config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+            terraform_bin: TerraformBinOpt = None,
+            endpoint_url: EndpointOpt = None,
+            json_output: JsonOpt = False,
+            debug: DebugOpt = False,
+        ) -> None:
+            _with_app(config, terraform_bin, endpoint_url, json_output, debug, lambda a: (flow(a), None)[1])
 
     command.__doc__ = doc
     app.command(name=name)(command)
 
 
-_simple("resume", commands.resume, "Continue an interrupted release, rollback or swap from its journal.")
-_simple("abort", commands.abort, "Undo an interrupted release, rollback or swap (before the old color left service).")
-_simple("finalize", commands.finalize, "Scale a color kept warm by --keep-old to zero through Terraform.")
-
-
-@app.command()
-def rollback(
-    dry_run: DryRunOpt = False,
-    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
-    terraform_bin: TerraformBinOpt = None,
-    endpoint_url: EndpointOpt = None,
-    json_output: JsonOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Put the previous color back in service (seconds if it is still warm)."""
-    _with_app(config, terraform_bin, endpoint_url, json_output, debug,
-              lambda a: (commands.rollback(a, dry_run=dry_run), None)[1])
-
-
-@app.command()
-def swap(
-    dry_run: DryRunOpt = False,
-    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
-    terraform_bin: TerraformBinOpt = None,
-    endpoint_url: EndpointOpt = None,
-    json_output: JsonOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Swap traffic between two running colors, with the same checks and draining; no apply."""
-    _with_app(config, terraform_bin, endpoint_url, json_output, debug,
-              lambda a: (commands.swap(a, dry_run=dry_run), None)[1])
+_register("rollback", commands.rollback,
+          "Put the previous color back in service (seconds if it is still warm).", dry_run=True)
+_register("swap", commands.swap,
+          "Swap traffic between two running colors, with the same checks and draining; no apply.", dry_run=True)
+_register("resume", commands.resume, "Continue an interrupted release, rollback or swap from its journal.")
+_register("abort", commands.abort,
+          "Undo an interrupted release, rollback or swap (before the old color left service).")
+_register("finalize", commands.finalize, "Scale a color kept warm by --keep-old to zero through Terraform.")
+_register("bootstrap", commands.bootstrap,
+          "First deployment of a new stack: attach the tfvars' live color and wait until healthy.")
 
 
 @app.command()
@@ -233,18 +228,6 @@ def unlock(
 ) -> None:
     """Break a stale release lock (only the one of RUN_ID)."""
     _with_app(config, terraform_bin, endpoint_url, False, debug, lambda a: commands.unlock(a, run_id))
-
-
-@app.command()
-def bootstrap(
-    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
-    terraform_bin: TerraformBinOpt = None,
-    endpoint_url: EndpointOpt = None,
-    json_output: JsonOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """First deployment of a new stack: attach the tfvars' live color and wait until healthy."""
-    _with_app(config, terraform_bin, endpoint_url, json_output, debug, commands.bootstrap)
 
 
 @app.command()

@@ -22,11 +22,12 @@ resource "aws_internet_gateway" "this" {
   tags   = local.tags
 }
 
+# /20 subnets: a release runs both colors at full size at once (about 4,000 addresses each).
 resource "aws_subnet" "this" {
   count = 2
 
   vpc_id                  = aws_vpc.this.id
-  cidr_block              = cidrsubnet(var.vpc_cidr, 8, count.index)
+  cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
   availability_zone       = data.aws_availability_zones.available.names[count.index]
   map_public_ip_on_launch = true
   tags                    = merge(local.tags, { Name = "${var.service}-${count.index}" })
