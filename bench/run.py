@@ -246,8 +246,12 @@ def write_results(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     records = results.pop("_records")
     windows = results.pop("_windows")
-    for key, (w, old, new) in windows.items():
+    ordered = sorted(windows.items(), key=lambda kv: kv[1][0].start)
+    for n, (key, (w, old, new)) in enumerate(ordered):
+        # From 2 s before to a few seconds after, never into the next scenario's window.
         lo, hi = w.start - 2, w.end + SETTLE_S + 2
+        if n + 1 < len(ordered):
+            hi = min(hi, ordered[n + 1][1][0].start)
         recs = [dataclasses.replace(r, start=r.start - lo) for r in records if lo <= r.start < hi]
         phases = [(t - lo, label) for t, label in w.phases if lo <= t < hi]
         phases.append((w.start - lo, "start"))
@@ -290,6 +294,25 @@ def markdown(results: dict[str, Any]) -> str:
         "start to the tool returning (plan, apply, waits, scale-down); *AWS API calls* = calls moto served "
         "during the release (bluegreen's boto3 calls and Terraform's provider calls; the data plane reads moto "
         "directly and is not counted).",
+        "",
+        "Reading the numbers (measured in this lab, not on AWS):",
+        "",
+        "* **(a) bluegreen**: the new color takes traffic only once HAProxy's checks pass (`rise 2`); both colors "
+        "serve during the verify window by design, then the old color goes to Standby and drains: the mixed-version "
+        "window is the verify window plus a few hundred ms, under the deregistration delay. Its total time and API "
+        "calls are dominated by three Terraform runs (apply idle, scale old to zero, the final no-changes plan), each "
+        "refreshing the whole stack.",
+        "* **(b) plain Terraform** also served every request here: `wait_for_elb_capacity` waits for healthy targets "
+        "(HAProxy's checks), so the new group takes traffic only when healthy, and when the old group is scaled to "
+        "zero the lab's data plane takes each server out of rotation (maint, wait for its sessions) before stopping "
+        "the instance's process, while HAProxy retries connection failures (retries 3, redispatch). It is faster "
+        "because moto terminates scaled-in instances at once: the emulation does not deregister-and-drain on "
+        "scale-in as AWS does (AWS would add the deregistration delay, 300 s by default). What this row does not show "
+        "is the failure path: a broken AMI makes the apply wait `wait_for_capacity_timeout` (10 min by default) and "
+        "then fail with a tainted new group, with no automatic return to a clean state.",
+        "* **(c) naive relink** fails requests: the old targets are draining before any new server has passed its "
+        "checks, so for a few hundred ms HAProxy has no server to send to and answers 503. (An ALB may fail open to "
+        "targets still in `initial`; HAProxy does not, so the size of this gap is specific to the lab.)",
         "",
         f"Wall time of the run: {results.get('wall_time_s', '?')} s.",
     ]

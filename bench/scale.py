@@ -54,8 +54,8 @@ BATCHED_CALLS = ("EnterStandby", "ExitStandby")
 DETACH_CALLS = ("DetachLoadBalancerTargetGroups", "DetachLoadBalancers", "DetachInstances")
 
 # The example stack carves two /24 subnets out of a /16 (cidrsubnet(vpc_cidr, 8, i)): 2 x 251
-# addresses, fewer than the 2N instances a release of N per color runs at once for N > ~250 (moto
-# then fails the launch with StopIteration, as AWS would with InsufficientFreeAddressesInSubnet).
+# addresses, fewer than the 2N instances a release of N per color runs at once for N > ~250 (moto's
+# launch raises StopIteration after 250 in a /24; AWS would refuse with InsufficientFreeAddressesInSubnet).
 # The bench widens the subnets to /20 in the lab's *copy* of the stack, for every size alike.
 SUBNET_EXPR = "cidrsubnet(var.vpc_cidr, 8, count.index)"
 WIDE_SUBNET_EXPR = "cidrsubnet(var.vpc_cidr, 4, count.index)"
@@ -117,6 +117,19 @@ def batch_violations(size: int, calls: dict[str, int]) -> list[str]:
     if detach > want:
         problems.append(f"N={size}: {detach} detach calls, more than ceil(N/20) = {want}")
     return problems
+
+
+def count_records(operation: str, parsed: dict[str, Any]) -> int:
+    """Instances or targets in one parsed describe answer (0 for other operations)."""
+    if operation == "DescribeInstances":
+        return sum(len(r.get("Instances", [])) for r in parsed.get("Reservations", []))
+    if operation == "DescribeAutoScalingGroups":
+        return sum(len(g.get("Instances", [])) for g in parsed.get("AutoScalingGroups", []))
+    if operation == "DescribeTargetHealth":
+        return len(parsed.get("TargetHealthDescriptions", []))
+    if operation == "DescribeInstanceHealth":
+        return len(parsed.get("InstanceStates", []))
+    return 0
 
 
 def mib(value_bytes: float) -> float:
@@ -228,8 +241,10 @@ def run_worker(args: argparse.Namespace) -> int:
 
     TerraformRunner.run = timed_run  # type: ignore[method-assign]
 
-    # AWS calls: client-side seconds by operation (the counts come from app.clients.calls).
+    # AWS calls: client-side seconds by operation (the counts come from app.clients.calls), and
+    # how many records (instances, targets) the describes returned: the volume behind the time.
     aws_seconds: Counter[str] = Counter()
+    records: Counter[str] = Counter()
     aws_total = [0.0]
     original_make = AwsClients._make
 
@@ -240,11 +255,13 @@ def run_worker(args: argparse.Namespace) -> int:
         def before(**_: Any) -> None:
             starts.append(time.monotonic())
 
-        def after(model: Any, **_: Any) -> None:
+        def after(model: Any, parsed: Any = None, **_: Any) -> None:
             if starts:
                 spent = time.monotonic() - starts.pop()
                 aws_seconds[model.name] += spent
                 aws_total[0] += spent
+            if isinstance(parsed, dict):
+                records[model.name] += count_records(model.name, parsed)
 
         client.meta.events.register("before-call.*.*", before, unique_id="bench-scale-before")
         client.meta.events.register("after-call.*.*", after, unique_id="bench-scale-after")
@@ -275,6 +292,7 @@ def run_worker(args: argparse.Namespace) -> int:
             tracemalloc.reset_peak()
         marks.append({"step": name, "t": time.monotonic(), "slept": meter.slept, "tf": tf_total[0],
                       "aws": aws_total[0], "peak": peak, "current": current,
+                      "by_api": Counter(app.clients.calls) if "clients" in app.__dict__ else Counter(),
                       "calls": sum(app.clients.calls.values()) if "clients" in app.__dict__ else 0})
 
     def step(name: str, reason: str, *, color: str | None = None) -> None:
@@ -311,6 +329,7 @@ def run_worker(args: argparse.Namespace) -> int:
             "terraform_s": round(following["tf"] - current["tf"], 3),
             "aws_s": round(following["aws"] - current["aws"], 3),
             "aws_calls": following["calls"] - current["calls"],
+            "aws_calls_by_api": dict(sorted((following["by_api"] - current["by_api"]).items())),
             "tracemalloc_peak_bytes": following["peak"],
             # what the step allocated on top of what was live when it began
             "tracemalloc_step_growth_bytes": (following["peak"] - current["current"]
@@ -338,12 +357,16 @@ def run_worker(args: argparse.Namespace) -> int:
         "bluegreen_calls": calls,
         "bluegreen_calls_total": sum(calls.values()),
         "bluegreen_call_seconds": {k: round(v, 3) for k, v in sorted(aws_seconds.items())},
+        "bluegreen_records_returned": dict(sorted(records.items())),
         "steps": steps,
         "memory": {
             "tracemalloc_peak_bytes": traced[1] if traced else None,
             "tracemalloc_end_bytes": traced[0] if traced else None,
+            # The first mark (observe, lease) also creates the boto3 clients and loads botocore's
+            # service models (most of the peak, and the same at any N): the steps after it show
+            # what the release's own data costs.
             "tracemalloc_max_step_growth_bytes": max(
-                (s["tracemalloc_step_growth_bytes"] for s in steps if s["tracemalloc_step_growth_bytes"] is not None),
+                (s["tracemalloc_step_growth_bytes"] for s in steps[1:] if s["tracemalloc_step_growth_bytes"] is not None),
                 default=None),
             "ru_maxrss_before_release_bytes": rss_before,
             "ru_maxrss_bytes": _maxrss_bytes(resource.RUSAGE_SELF),
@@ -554,8 +577,46 @@ def _measured(size_result: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[
     return timed, traced
 
 
+METHOD_NOTES = (
+    "Subnets: the example stack's two /24 subnets hold ~500 instances (251 usable addresses each in AWS; "
+    "moto's launch raises StopIteration after 250), fewer than the 2N a release of N=500 runs at once; the "
+    "bench widens them to /20 in the lab's copy of the stack, for every size.",
+    "ru_maxrss: the bluegreen worker is started by a small spawner forked before moto is imported, because "
+    "Linux carries a parent's RSS into a child's ru_maxrss across fork+exec (it read 252 MiB, moto's host, "
+    "otherwise). It is the timed release's (tracemalloc roughly doubles RSS and Python CPU time).",
+    "tracemalloc peak includes creating the boto3 clients and loading botocore's service models (~28 MiB "
+    "retained, the same at any N); 'max step growth' is the most any later step allocated above what was live "
+    "when it began.",
+    "moto-served calls count everything moto answered while the release ran: bluegreen's calls plus Terraform's "
+    "(plan/apply/confirm refresh), with the seconds moto spent in each (lock wait included).",
+)
+
+
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+# name -> (release, path): the timed release ("t") or the tracemalloc one ("m").
+METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "release_wall_s": ("t", ("wall_s",)),
+    "release_wall_excluding_waits_s": ("t", ("wall_excluding_waits_s",)),
+    "release_terraform_s": ("t", ("terraform_s",)),
+    "release_bluegreen_aws_call_s": ("t", ("aws_client_s",)),
+    "release_moto_busy_s": ("t", ("moto_seconds_total",)),
+    "bluegreen_calls": ("t", ("bluegreen_calls_total",)),
+    "moto_calls": ("t", ("moto_calls_total",)),
+    "bluegreen_ru_maxrss_bytes": ("t", ("memory", "ru_maxrss_bytes")),
+    "tracemalloc_peak_bytes": ("m", ("memory", "tracemalloc_peak_bytes")),
+    "tracemalloc_max_step_growth_bytes": ("m", ("memory", "tracemalloc_max_step_growth_bytes")),
+}
+
+
 def analyse(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Assertions and growth exponents across sizes."""
+    """The assertions, and growth exponents across sizes (of totals, per API, per record)."""
     problems: list[str] = []
     batches = []
     for r in results:
@@ -573,93 +634,121 @@ def analyse(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "size": r["size"], "release": f"{release['from']}->{release['to']}",
                 "expected": expected_batches(r["size"]),
                 **{name: release["bluegreen_calls"].get(name, 0) for name in BATCHED_CALLS},
-                "moto_EnterStandby": release["moto_calls"].get("EnterStandby", 0),
-                "moto_ExitStandby": release["moto_calls"].get("ExitStandby", 0),
+                **{f"moto_{name}": release["moto_calls"].get(name, 0) for name in BATCHED_CALLS},
                 "detach": sum(release["bluegreen_calls"].get(n, 0) for n in DETACH_CALLS),
             })
 
     ok = [r for r in results if _measured(r)[0] is not None]
     sizes = [r["size"] for r in ok]
-
-    def series(get: Any) -> list[float]:
-        return [float(get(r) or 0) for r in ok]
-
-    metrics: dict[str, list[float]] = {
-        "initial_deploy_s": series(lambda r: r["deploy_initial"]["seconds"]),
-        "release_wall_s": series(lambda r: _measured(r)[0]["wall_s"]),
-        "release_wall_excluding_waits_s": series(lambda r: _measured(r)[0]["wall_excluding_waits_s"]),
-        "release_terraform_s": series(lambda r: _measured(r)[0]["terraform_s"]),
-        "release_bluegreen_aws_s": series(lambda r: _measured(r)[0]["aws_client_s"]),
-        "release_moto_s": series(lambda r: _measured(r)[0]["moto_seconds_total"]),
-        "bluegreen_calls": series(lambda r: _measured(r)[0]["bluegreen_calls_total"]),
-        "moto_calls": series(lambda r: _measured(r)[0]["moto_calls_total"]),
-        "tracemalloc_peak_bytes": series(lambda r: (_measured(r)[1] or {}).get("memory", {}).get("tracemalloc_peak_bytes")),
-    }
-    # Per-operation cost: moto's seconds per call and bluegreen's client seconds by API.
-    ops: dict[str, list[float]] = {}
-    for key in ("moto_seconds", "bluegreen_call_seconds"):
-        names = set().union(*(_measured(r)[0][key].keys() for r in ok)) if ok else set()
-        for name in names:
-            ops[f"{key}.{name}"] = series(lambda r, k=key, n=name: _measured(r)[0][k].get(n))
+    series: dict[str, list[float]] = {"initial_deploy_s": [r["deploy_initial"]["seconds"] for r in ok]}
+    for name, (which, path) in METRICS.items():
+        series[name] = [float(_get(_measured(r)[0 if which == "t" else 1], *path) or 0) for r in ok]
+    for key in ("bluegreen_calls", "moto_seconds", "bluegreen_call_seconds", "bluegreen_records_returned"):
+        names = set().union(*(_measured(r)[0].get(key, {}).keys() for r in ok)) if ok else set()
+        for op in sorted(names):
+            series[f"{key}.{op}"] = [float(_measured(r)[0].get(key, {}).get(op) or 0) for r in ok]
+    # Cost per record: does an instance cost more to describe in a bigger fleet?
+    for op in ("DescribeInstances", "DescribeAutoScalingGroups", "DescribeTargetHealth"):
+        recs = series.get(f"bluegreen_records_returned.{op}")
+        secs = series.get(f"moto_seconds.{op}")
+        if recs and secs and min(recs) > 0:
+            series[f"moto_ms_per_record.{op}"] = [round(1000 * s / n, 3) for s, n in zip(secs, recs)]
     growth = {}
-    for name, values in {**metrics, **ops}.items():
+    for name, values in series.items():
         if len(sizes) < 2 or min(values) <= 0:
             continue
         last = local_exponent(sizes[-2], values[-2], sizes[-1], values[-1])
+        fit = growth_exponent(sizes, values)
         growth[name] = {
             "values": values,
-            "exponent_fit": round(growth_exponent(sizes, values) or 0, 2),
+            "exponent_fit": round(fit, 2) if fit is not None else None,
             "exponent_last_step": round(last, 2) if last is not None else None,
             "label": growth_label(last),
         }
-    # Per-operation series are only worth flagging once they cost something (>= 0.5 s at the top).
-    superlinear = {k: v for k, v in growth.items()
-                   if v["label"] == "superlinear" and (k in metrics or v["values"][-1] >= 0.5)}
+    # Flag what grows faster than N between the two largest sizes; per-API seconds only once they
+    # cost something (>= 1 s at the largest size).
+    superlinear = {
+        k: v for k, v in growth.items()
+        if v["label"] == "superlinear" and not ("seconds." in k and v["values"][-1] < 1.0)
+    }
     return {"sizes": sizes, "problems": problems, "batches": batches, "growth": growth,
             "superlinear": dict(sorted(superlinear.items(), key=lambda kv: -(kv[1]["exponent_last_step"] or 0)))}
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
+    o = doc["options"]
     lines = [
         "# Scale benchmark (issue 3)",
         "",
-        f"`{doc['command']}` — {doc['started']}, {doc['total_s']:.0f} s in all, on {doc['machine']}.",
-        "One fresh Lab per size; blue deployed at N, then blue→green timed (no tracemalloc) and",
-        "green→blue with tracemalloc. Waits: deregistration delay "
-        f"{doc['options'].get('deregistration_delay')} s, verify {doc['options'].get('verify_seconds')} s, "
-        f"poll {doc['options'].get('poll_seconds')} s.",
+        f"`{doc['command']}`: {doc['started']}, {doc['total_s']:.0f} s in all, {doc['machine']}.",
         "",
-        "| N per color | initial deploy (s) | release wall (s) | in waits (s) | wall excl. waits (s) | of which Terraform (s) | bluegreen AWS calls | moto-served calls (incl. Terraform) | EnterStandby / ExitStandby (ceil(N/20)) | detach calls | tracemalloc peak (MiB) | ru_maxrss bluegreen (MiB) | ru_maxrss Terraform (MiB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "One fresh Lab per size (blue deployed at N by Terraform + bootstrap), then two releases in a separate",
+        "bluegreen process: blue→green (timed; its figures are the ones below) and green→blue (with tracemalloc,",
+        f"for memory). Waits: deregistration delay {o.get('deregistration_delay')} s, verify window "
+        f"{o.get('verify_seconds')} s, poll {o.get('poll_seconds')} s. Times in seconds, memory in MiB.",
+        "",
+        "| N per color | initial deploy | release wall | in waits | wall excl. waits | ↳ Terraform | ↳ AWS calls | bluegreen AWS calls | moto-served calls (incl. Terraform) | EnterStandby / ExitStandby (ceil(N/20)) | detach calls | tracemalloc peak (max step growth) | ru_maxrss bluegreen | moto host RSS |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|",
     ]
     for r in doc["results"]:
         timed, traced = _measured(r)
         if timed is None:
-            lines.append(f"| {r['size']} | failed: {r.get('error') or (r.get('releases') or [{}])[-1].get('error')} |"
-                         + " |" * 11)
+            why = r.get("error") or (r.get("releases") or [{}])[-1].get("error")
+            lines.append(f"| {r['size']} | failed: {why} |" + " |" * 12)
             continue
-        mem = (traced or {}).get("memory", {})
         c = timed["bluegreen_calls"]
+        tm = _get(traced, "memory", "tracemalloc_peak_bytes")
+        growth = _get(traced, "memory", "tracemalloc_max_step_growth_bytes")
         lines.append(
             f"| {r['size']} | {r['deploy_initial']['seconds']:.1f} | {timed['wall_s']:.1f} | {timed['sleep_s']:.1f} | "
-            f"{timed['wall_excluding_waits_s']:.1f} | {timed['terraform_s']:.1f} | {timed['bluegreen_calls_total']} | "
-            f"{timed['moto_calls_total']} | {c.get('EnterStandby', 0)} / {c.get('ExitStandby', 0)} "
-            f"({expected_batches(r['size'])}) | {sum(c.get(n, 0) for n in DETACH_CALLS)} | "
-            f"{mib(mem['tracemalloc_peak_bytes']) if mem.get('tracemalloc_peak_bytes') else '–'} | "
-            f"{mib(mem.get('ru_maxrss_bytes') or 0)} | {mib(mem.get('terraform_children_maxrss_bytes') or 0)} |"
+            f"{timed['wall_excluding_waits_s']:.1f} | {timed['terraform_s']:.1f} | {timed['aws_client_s']:.1f} | "
+            f"{timed['bluegreen_calls_total']} | {timed['moto_calls_total']} | "
+            f"{c.get('EnterStandby', 0)} / {c.get('ExitStandby', 0)} ({expected_batches(r['size'])}) | "
+            f"{sum(c.get(n, 0) for n in DETACH_CALLS)} | "
+            f"{f'{mib(tm)} ({mib(growth or 0)})' if tm else '–'} | "
+            f"{mib(_get(timed, 'memory', 'ru_maxrss_bytes') or 0)} | {mib(r.get('host_maxrss_bytes') or 0)} |"
         )
+    lines += ["", "Calls by API (bluegreen's own, timed release) and instances/targets those describes returned:", ""]
+    ok = [r for r in doc["results"] if _measured(r)[0] is not None]
+    ops = sorted(set().union(*(_measured(r)[0]["bluegreen_calls"].keys() for r in ok))) if ok else []
+    lines.append("| API | " + " | ".join(f"N={r['size']}" for r in ok) + " |")
+    lines.append("|---|" + "---:|" * len(ok))
+    for op in ops:
+        cells = []
+        for r in ok:
+            t = _measured(r)[0]
+            n = t["bluegreen_calls"].get(op, 0)
+            recs = t.get("bluegreen_records_returned", {}).get(op)
+            secs = t.get("bluegreen_call_seconds", {}).get(op, 0)
+            cells.append(f"{n}" + (f" ({recs} records)" if recs else "") + (f", {secs:.1f} s" if secs >= 0.5 else ""))
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
     analysis = doc["analysis"]
-    lines += ["", "Assertions: " + ("all passed (EnterStandby = ExitStandby = ceil(N/20) in every release, "
-                                     "in bluegreen's counter and in what moto served)."
-                                     if not analysis["problems"] else "FAILED:")]
+    lines += ["", "Assertions: " + ("passed: EnterStandby = ExitStandby = ceil(N/20) in every release, in bluegreen's "
+                                     "counter and in what moto served; one detach call." if not analysis["problems"]
+                                     else "FAILED:")]
     lines += [f"- {p}" for p in analysis["problems"]]
     if analysis["superlinear"]:
-        lines += ["", f"Grows faster than linear between the two largest sizes (exponent of log(value)/log(N); 1 = linear):", ""]
+        lines += ["", "Faster than linear between the two largest sizes (exponent = log(value ratio) / log(N ratio); 1 = linear):", ""]
         for name, g in list(analysis["superlinear"].items())[:12]:
             values = ", ".join(f"{v:g}" for v in g["values"])
             lines.append(f"- `{name}`: {values} (exponent {g['exponent_last_step']})")
-    if doc.get("notes"):
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in doc["notes"]]
+    if ok:
+        big = ok[-1]
+        t = _measured(big)[0]
+        lines += ["", f"Where the release's time goes at N={big['size']} (timed release; steps by wall time):", "",
+                  "| step | wall | in waits | Terraform | AWS calls (s) | calls by API |", "|---|---:|---:|---:|---:|---|"]
+        for step in sorted(t["steps"], key=lambda x: -x["wall_s"])[:8]:
+            by_api = ", ".join(f"{k} {v}" for k, v in sorted(step.get("aws_calls_by_api", {}).items(), key=lambda kv: -kv[1]))
+            lines.append(f"| {step['step']} | {step['wall_s']:.1f} | {step['sleep_s']:.1f} | {step['terraform_s']:.1f} | "
+                         f"{step['aws_s']:.1f} | {by_api} |")
+        di = t.get("bluegreen_records_returned", {}).get("DescribeInstances", 0)
+        busy = t.get("moto_seconds", {}).get("DescribeInstances", 0)
+        if di:
+            lines += ["", f"DescribeInstances returned {di} instance records = {di / big['size']:g} full sweeps of the "
+                      f"{big['size']}-instance fleet; moto spent {busy:.1f} s serving them "
+                      f"({1000 * busy / di:.2f} ms per record)."]
+    notes = list(METHOD_NOTES) + list(doc.get("notes") or [])
+    lines += ["", "Method notes:", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -712,6 +801,7 @@ def run_driver(args: argparse.Namespace) -> int:
         "total_s": round(total, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "versions": _versions(),
+        "git": _git_state(),
         "workdir": str(root),
         "options": options,
         "method": {
@@ -735,12 +825,27 @@ def run_driver(args: argparse.Namespace) -> int:
     problems = doc["analysis"]["problems"]
     for p in problems:
         print(f"[scale] ASSERTION FAILED: {p}", file=sys.stderr)
+    for b in doc["analysis"]["batches"]:
+        print(f"[scale] N={b['size']} {b['release']}: EnterStandby {b['EnterStandby']} (moto {b['moto_EnterStandby']}), "
+              f"ExitStandby {b['ExitStandby']} (moto {b['moto_ExitStandby']}), ceil(N/20) = {b['expected']}; "
+              f"detach calls {b['detach']}", file=sys.stderr)
     assert not problems, problems
-    print("[scale] asserted: EnterStandby == ExitStandby == ceil(N/20) for N in "
-          + ", ".join(str(b["size"]) for b in doc["analysis"]["batches"]), file=sys.stderr)
+    print("[scale] asserted: EnterStandby == ExitStandby == ceil(N/20), never N, in every release", file=sys.stderr)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+def _git_state() -> dict[str, Any]:
+    """The commit measured, and files that differed from it (other work in progress)."""
+    def git(*argv: str) -> str:
+        try:
+            return subprocess.run(["git", *argv], capture_output=True, text=True, timeout=10,
+                                  cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"head": git("rev-parse", "HEAD"), "modified": git("status", "--porcelain").splitlines()}
 
 
 def _versions() -> dict[str, str]:

@@ -9,6 +9,12 @@ instance; HAProxy's own health checks then decide what DescribeTargetHealth repo
         v1 = lab.bake("v1")
         lab.deploy_initial(v1, size=2)       # Terraform apply + attach blue
         app = lab.app(reporter)              # a bluegreen App wired to the lab
+
+With ``LabOptions(dataplane=True)``, ``lab.url`` is HAProxy's frontend; its servers follow every
+target group's registrations in the emulation (the lab has one: the example stack's), so another
+tool registering with that target group (the benchmarks' plain-Terraform configuration, run with
+``lab.terraform(dir)``) is served by the same HAProxy. ``bluegreen.lab.demo.TrafficWatch`` measures
+load, served versions and API calls against it.
 """
 
 from __future__ import annotations
