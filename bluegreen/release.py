@@ -25,6 +25,7 @@ from .health import Verdict
 from .journal import Journal, RunView
 from .model import (
     ENTERING_STANDBY,
+    IN_SERVICE,
     RELEASE_SUSPENDED_PROCESSES,
     STANDBY,
     Color,
@@ -250,10 +251,19 @@ class Switch:
         ids = [i.id for i in group.standby]
         if ids:
             self.d.autoscaling.exit_standby(group.name, ids)
+        # ExitStandby is asynchronous: an instance reads Pending before InService. Wait for
+        # InService, not merely "out of Standby": keep-old counts these instances and a warm
+        # rollback needs them InService.
+        back = set(self.data.get(Step.STANDBY, {}).get("standby_ids", [])) | set(ids)
+
+        def probe() -> Verdict:
+            on_the_way = [i.id for i in self.group(live_color).instances
+                          if i.id in back and i.lifecycle_state != IN_SERVICE]
+            return Verdict(not on_the_way, f"{len(on_the_way)} instance(s) not yet back InService")
+
         self.d.waiter.until(
             f"{live_color} out of Standby (detached, no traffic)",
-            lambda: Verdict(not self.group(live_color).standby,
-                            f"{len(self.group(live_color).standby)} instance(s) in Standby"),
+            probe,
             timeout=self.d.settings.timeouts.instances_in_service_seconds,
             color=live_color.value,
         )
@@ -269,7 +279,11 @@ class Switch:
         live, target = self.plan.live, self.plan.target
         vars_, _ = self.d.stack.read_vars()
         old = vars_.colors[live]
-        running = len(self.group(live).in_service)
+        # Desired capacity, not a count of InService instances: it is what Terraform compares
+        # (a plan after keep-old must be clean) and ExitStandby has already raised it, while an
+        # instance on its way back may still read Pending; counting those as gone would make
+        # Terraform terminate the color we meant to keep.
+        running = self.group(live).desired_capacity
         new = vars_.with_color(live, ColorVars(old.ami, running, old.release)).with_live(target)
         self._change(new, live, "keep-old")
 
