@@ -9,7 +9,6 @@ object per line on stdout.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO

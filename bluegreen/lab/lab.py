@@ -68,6 +68,7 @@ class Lab:
         self.stack_dir: Path | None = None
         self.config_path = self.workdir / "bluegreen.toml"
         self._saved_env: dict[str, str | None] = {}
+        self._saved_fidelity: tuple[Any, Any] | None = None
         self._tf_env: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -79,6 +80,10 @@ class Lab:
         self._set_env(_LAB_ENV)
         self.emulator.start()
         self.fidelity = self.emulator.fidelity
+        # The fidelity layer is process-wide: take the real clock (a test may have left a manual
+        # one) and give back what we found on stop.
+        self._saved_fidelity = (self.fidelity.health, self.fidelity.clock)
+        self.fidelity.clock = time.monotonic
         stack = prepare_stack(self.workdir, self.emulator.endpoint_url)
         self.stack_dir = stack.stack_dir
         self._tf_env = stack.env
@@ -98,6 +103,8 @@ class Lab:
                 self.dataplane = None
         finally:
             try:
+                if self.fidelity is not None and self._saved_fidelity is not None:
+                    self.fidelity.health, self.fidelity.clock = self._saved_fidelity
                 self.emulator.stop()
             finally:
                 self._restore_env()
@@ -224,11 +231,16 @@ class Lab:
                 for instance in reservation.instances:
                     if instance.state != "running":
                         continue
+                    # moto's backends are process-wide: serve only this lab's service.
+                    if ec2.tags.get(instance.id, {}).get("Service") != self.options.service:
+                        continue
                     tags = _image_tags(ec2, instance.image_id)
                     instances[instance.id] = (tags.get(LAB_IMAGE_VERSION_TAG, "v0"), tags.get(LAB_BROKEN_TAG))
             targets: dict[str, str] = {}
             for records in self.fidelity.snapshot().values():
                 for record in records:
+                    if record.instance_id not in instances:
+                        continue
                     if record.state == "draining":
                         targets.setdefault(record.instance_id, "draining")
                     elif record.state in ("initial", "healthy", "unhealthy"):

@@ -19,7 +19,6 @@ from bluegreen.report import Reporter
 from scenario_support import (
     assert_one_live,
     assert_plan_clean,
-    classic_elb_registers_per_group,
     lab_options,
     last_run,
     live_of,
@@ -35,14 +34,12 @@ SERVICE = "relelb"  # resource names derive from it; unique among the session's 
 
 @pytest.fixture(scope="module")
 def elb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    # moto deregisters the other color's instances from a shared classic ELB (see the docstring).
-    with classic_elb_registers_per_group():
-        lab, seconds = start_lab(tmp_path_factory.mktemp("release-elb"), lab_options(SERVICE, traffic_kind="elb"))
-        print(f"\nclassic ELB: lab deployed in {seconds:.1f}s", file=sys.stderr)
-        try:
-            yield lab
-        finally:
-            lab.stop()
+    lab, seconds = start_lab(tmp_path_factory.mktemp("release-elb"), lab_options(SERVICE, traffic_kind="elb"))
+    print(f"\nclassic ELB: lab deployed in {seconds:.1f}s", file=sys.stderr)
+    try:
+        yield lab
+    finally:
+        lab.stop()
 
 
 def test_classic_elb_release_then_keep_old_and_finalize(elb_lab: Lab) -> None:

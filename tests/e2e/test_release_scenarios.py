@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from typing import Iterator
 
@@ -24,7 +23,7 @@ from bluegreen.errors import (
     RolledBackError,
     StateMismatchError,
 )
-from bluegreen.lab.fidelity import broken, degrades
+from bluegreen.lab.fidelity import ScriptedHealth, broken, degrades
 from bluegreen.lab.lab import Lab
 from bluegreen.model import Color
 from bluegreen.plan import COMMIT_POINT, Step
@@ -36,32 +35,31 @@ from scenario_support import (
     assert_one_live,
     assert_confirmed_clean,
     assert_plan_clean,
-    exit_standby_goes_through_pending,
-    lab_options,
     last_run,
     live_of,
     recover,
     serving_invariant,
-    start_lab,
     steps_of,
     wait_serving,
 )
 
 pytestmark = pytest.mark.e2e
 
-SERVICE = "rel"  # resource names derive from it; unique among the session's labs
+SERVICE = "web"  # the session lab's service
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    # Shorter than the lab's defaults (2 s each): every release waits for both.
-    options = lab_options(SERVICE, verify_seconds=1, deregistration_delay=1)
-    lab, seconds = start_lab(tmp_path_factory.mktemp("release-scenarios"), options)
-    print(f"\nrelease scenarios: lab deployed in {seconds:.1f}s", file=sys.stderr)
+def lab(alb_lab: Lab) -> Iterator[Lab]:
+    """The session lab (tests/conftest.py) with a scripted health source for this module, so a
+    scenario can make an AMI never healthy or degrade mid-window; the data plane's health comes
+    back afterwards."""
+    saved = (alb_lab.health, alb_lab.fidelity.health)
+    scripted = ScriptedHealth(initial_seconds=0.5)
+    alb_lab.health = alb_lab.fidelity.health = scripted
     try:
-        yield lab
+        yield alb_lab
     finally:
-        lab.stop()
+        alb_lab.health, alb_lab.fidelity.health = saved
 
 
 @pytest.fixture
@@ -388,7 +386,7 @@ def test_keep_old_then_warm_rollback(scenario: Scenario) -> None:
     ami = lab.bake("v-keep-old")
     # On AWS the instances leaving Standby read Pending for a while: the kept color's size must
     # not be counted from InService instances at that moment.
-    with serving_invariant(lab, app, size), exit_standby_goes_through_pending(lab):
+    with serving_invariant(lab, app, size):
         plan = _release(app, ami, keep_old=True)
     run = last_run(app)
     assert run.outcome == "completed"

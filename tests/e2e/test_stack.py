@@ -1,108 +1,71 @@
-"""The example stack against the emulation: the output contract, a clean post-apply plan, and a
-release of the idle color that touches module.green only."""
+"""The example stack under real Terraform, HashiCorp's AWS provider 3.39 from the offline mirror and
+the emulation: its outputs, a clean plan after apply, the plan of a release that touches only the
+idle color, and a deliberately wrong plan caught by the blast-radius check before anything applies."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from bluegreen.lab.emulator import color_tfvars
-from bluegreen.model import Color, TrafficKind
+from bluegreen import commands
+from bluegreen.errors import BlastRadiusError
+from bluegreen.model import Color, ColorVars, TrafficKind
+from bluegreen.report import Reporter
 
 pytestmark = pytest.mark.e2e
 
 
-def _changed_addresses(plan: dict) -> list[str]:
-    return sorted(
-        rc["address"]
-        for rc in plan.get("resource_changes", [])
-        if rc["change"]["actions"] not in (["no-op"], ["read"])
-    )
+@pytest.fixture
+def app(alb_lab):
+    return alb_lab.app(Reporter(service="web", quiet=True))
 
 
-def test_outputs_parse_into_stack_outputs(e2e_stack):
-    outputs = e2e_stack.tf.outputs()
-    assert outputs.service == "web"
+def test_outputs_parse_into_stack_outputs(alb_lab, app):
+    outputs = app.stack.outputs()
     assert outputs.asg_names == {Color.BLUE: "web-blue", Color.GREEN: "web-green"}
     assert outputs.traffic_kind is TrafficKind.ALB
-    assert outputs.target_group_arn and outputs.elb_name is None
-    assert outputs.live_color is Color.BLUE
+    assert outputs.target_group_arn and outputs.target_group_arn.startswith("arn:aws:elasticloadbalancing:")
     assert outputs.lb_dns_name
-
     groups = {
         g["AutoScalingGroupName"]: g
-        for g in e2e_stack.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        for g in alb_lab.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     }
-    blue = groups["web-blue"]
-    assert blue["LaunchTemplate"]["LaunchTemplateId"] == outputs.launch_template_ids[Color.BLUE]
-    assert blue["LaunchTemplate"]["Version"].isdigit()  # pinned, never $Latest
-    assert len(blue["Instances"]) == 2 and blue["DesiredCapacity"] == 2
-    # Headroom both ways: Standby can decrement desired, ExitStandby can increment it.
-    assert blue["MinSize"] <= 2 <= blue["MaxSize"]
-    assert {"Service": "web", "Color": "blue"}.items() <= {t["Key"]: t["Value"] for t in blue["Tags"]}.items()
-    # Terraform does not attach the groups: bluegreen does.
-    assert blue["TargetGroupARNs"] == [] and groups["web-green"]["TargetGroupARNs"] == []
-    assert groups["web-green"]["DesiredCapacity"] == 0
+    for color in Color:
+        group = groups[f"web-{color}"]
+        assert group["LaunchTemplate"]["LaunchTemplateId"] == outputs.launch_template_ids[color]
+        assert group["LaunchTemplate"]["Version"].isdigit()  # pinned, never $Latest
+        tags = {t["Key"]: t["Value"] for t in group["Tags"]}
+        assert {"Service": "web", "Color": color.value}.items() <= tags.items()
 
 
-def test_post_apply_plan_has_no_changes(e2e_stack):
-    started = time.monotonic()
-    changed = e2e_stack.tf.plan(e2e_stack.stack.tfvars_file, e2e_stack.workdir / "noop.tfplan")
-    e2e_stack.timings["plan"] = time.monotonic() - started
-    assert changed is False, _changed_addresses(e2e_stack.tf.show_plan(e2e_stack.workdir / "noop.tfplan"))
+def test_post_apply_plan_has_no_changes(app):
+    assert app.stack.pending_changes().has_changes is False
 
 
-def _green_release_vars(e2e_stack):
-    images = e2e_stack.images
-    path = e2e_stack.workdir / "green-v2.tfvars.json"
-    e2e_stack.stack.write_tfvars(
-        color_tfvars("blue", (images["v1"], 2, "v1"), (images["v2"], 2, "v2")), path
-    )
-    return path
+def test_release_plan_touches_only_the_idle_color(alb_lab, app):
+    tfvars_before = app.stack.committed_text()
+    preview, live, idle = commands.plan(app, ami=alb_lab.bake("v2"), manifest=None, size=None)
+    assert preview.ok
+    addresses = sorted(c.address for c in preview.summary.changes)
+    assert addresses == [f"module.{idle}.aws_autoscaling_group.this", f"module.{idle}.aws_launch_template.this"]
+    assert app.stack.committed_text() == tfvars_before  # plan never writes the committed tfvars
 
 
-def test_idle_color_release_plan_touches_module_green_only(e2e_stack):
-    plan_file = e2e_stack.workdir / "green-v2.tfplan"
-    assert e2e_stack.tf.plan(_green_release_vars(e2e_stack), plan_file) is True
-    changed = _changed_addresses(e2e_stack.tf.show_plan(plan_file))
-    assert changed == [
-        "module.green.aws_autoscaling_group.this",
-        "module.green.aws_launch_template.this",
-    ]
-
-
-def test_idle_color_release_applies(e2e_stack):
-    """Last on purpose: it changes the session's stack. A new launch template version for green
-    hits moto's UserData defect (AWS-SEMANTICS.md item 6) unless the fidelity layer corrects it."""
-    if e2e_stack.emulator.fidelity is None:
-        pytest.skip("needs bluegreen.lab.fidelity (moto CreateLaunchTemplateVersion UserData defect)")
-    autoscaling = e2e_stack.client("autoscaling")
-    before = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-blue"])["AutoScalingGroups"][0]
-
-    var_file = _green_release_vars(e2e_stack)
-    plan_file = e2e_stack.workdir / "green-v2-apply.tfplan"
-    assert e2e_stack.tf.plan(var_file, plan_file) is True
-    started = time.monotonic()
-    e2e_stack.tf.apply_plan(plan_file)
-    e2e_stack.timings["green_apply"] = time.monotonic() - started
-
-    groups = {
-        g["AutoScalingGroupName"]: g
-        for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
-    }
-    green, blue = groups["web-green"], groups["web-blue"]
-    assert green["LaunchTemplate"]["Version"] == "2"
-    ids = [i["InstanceId"] for i in green["Instances"]]
-    images = {
-        i["ImageId"]
-        for r in e2e_stack.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
-        for i in r["Instances"]
-    }
-    assert len(ids) == 2 and images == {e2e_stack.images["v2"]}
-    # The live color is untouched: same instances, same pinned version.
-    assert blue["LaunchTemplate"] == before["LaunchTemplate"]
-    assert sorted(i["InstanceId"] for i in blue["Instances"]) == sorted(
-        i["InstanceId"] for i in before["Instances"]
-    )
-    assert e2e_stack.tf.plan(var_file, e2e_stack.workdir / "green-noop.tfplan") is False
+def test_a_wrong_plan_is_caught_before_anything_applies(alb_lab, app):
+    """Changing the live color's AMI in the same variables: the check lists the live color's
+    addresses and nothing is applied."""
+    situation = commands.observe(app)
+    live = situation.assessment.live
+    assert live is not None
+    vars_ = situation.tfvars
+    wrong = vars_.with_color(live.other(), ColorVars(alb_lab.bake("v2"), 2, "r2"))
+    wrong = wrong.with_color(live, ColorVars(alb_lab.bake("v9"), vars_.colors[live].size, "oops"))
+    tfvars_before = app.stack.committed_text()
+    preview = app.stack.preview(wrong, live.other(), "wrong")
+    assert not preview.ok
+    assert {v.address for v in preview.verdict.violations} >= {
+        f"module.{live}.aws_launch_template.this", f"module.{live}.aws_autoscaling_group.this"}
+    with pytest.raises(BlastRadiusError) as caught:
+        app.stack.apply(preview)
+    assert f"module.{live}.aws_launch_template.this" in str(caught.value)
+    assert app.stack.committed_text() == tfvars_before
+    assert app.stack.pending_changes().has_changes is False  # nothing was applied

@@ -28,14 +28,19 @@ def health() -> ScriptedHealth:
 @pytest.fixture
 def fid(clock: ManualClock, health: ScriptedHealth) -> Iterator[Fidelity]:
     previous = fidelity.current()
+    # Another fixture may own the layer (a session-wide lab): put back what we replace, or its
+    # drains would wait for a manual clock nobody advances.
+    saved = (previous.health, previous.clock) if previous is not None else None
     handle = fidelity.install(health, clock=clock)
     handle.clear_faults()
     try:
         yield handle
     finally:
         handle.clear_faults()
-        if previous is None:
+        if saved is None:
             fidelity.uninstall()
+        else:
+            handle.health, handle.clock = saved
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ bounded, and the teardown leaving no process behind.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from bluegreen import commands
 from bluegreen.errors import RolledBackError
-from bluegreen.lab.demo import DEMO_OPTIONS, TrafficWatch, rollback_metrics, switch_metrics
-from bluegreen.lab.haproxy import find_haproxy
+from bluegreen.lab.demo import TrafficWatch, rollback_metrics, switch_metrics
+from bluegreen.lab.emulator import LAB_IMAGE_VERSION_TAG
 from bluegreen.lab.lab import Lab, LabOptions
 from bluegreen.model import Color
 from bluegreen.report import Reporter
@@ -28,21 +26,19 @@ RATE = 200
 SIZE = 2
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    if find_haproxy() is None:
-        msg = "haproxy not found: apt-get install haproxy (Debian package, 2.6)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    lab = Lab(Path(tmp_path_factory.mktemp("lab-release")), LabOptions(**DEMO_OPTIONS))
-    lab.start()
-    try:
-        lab.versions = {"v1": lab.bake("v1")}
-        lab.deploy_initial(lab.versions["v1"], size=SIZE, reporter=Reporter(service="web", quiet=True))
-        yield lab
-    finally:
-        lab.stop()
+@pytest.fixture
+def lab(alb_lab):
+    """The session lab (tests/conftest.py), with the data plane deciding health: whatever color
+    and version the previous tests left live."""
+    assert alb_lab.fidelity.health is alb_lab.dataplane
+    return alb_lab
+
+
+def _served_version(lab: Lab) -> str:
+    situation = commands.observe(lab.app(Reporter(service="web", quiet=True)))
+    ami = situation.tfvars.colors[situation.assessment.live].ami
+    tags = lab.client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [ami]}])["Tags"]
+    return {t["Key"]: t["Value"] for t in tags}[LAB_IMAGE_VERSION_TAG]
 
 
 def _release(lab: Lab, watch: TrafficWatch, ami: str, name: str):
@@ -63,34 +59,35 @@ def _live(lab: Lab) -> Color | None:
 
 
 def test_release_under_load_has_zero_failed_requests(lab):
-    v2 = lab.bake("v2")
+    live_before, old = _live(lab), _served_version(lab)
+    new = lab.bake("lab-good")
     with TrafficWatch(lab, rate_per_s=RATE) as watch:
-        window, error = _release(lab, watch, v2, "release v1->v2")
+        window, error = _release(lab, watch, new, f"release {old}->lab-good")
     assert error is None
-    m = switch_metrics(watch, window, "v1", "v2")
+    m = switch_metrics(watch, window, old, "lab-good")
     everything = watch.records
     failed = [r for r in everything if not r.ok]
     # The whole recorded run (before, during and after the release), not only the window.
     assert len(everything) > RATE * 10 and not failed, f"{len(failed)} failed: {failed[:5]}"
-    assert m["versions"].get("v1") and m["versions"].get("v2"), m
-    # Every request after the cutover is v2, and the old color left rotation.
+    assert m["versions"].get(old) and m["versions"].get("lab-good"), m
+    # Every request after the cutover is the new version, and the old color left rotation.
     last = [r for r in everything if r.start > window.end]
-    assert last and all(r.version == "v2" for r in last)
+    assert last and all(r.version == "lab-good" for r in last)
     # Mixed window: both colors serve during the verify window (by design), then the old color is
     # put in Standby and drains: bounded by verify window + drain.
     o = lab.options
     assert m["mixed_version_window_s"] <= o.verify_seconds + o.deregistration_delay, m
-    assert _live(lab) is Color.GREEN
+    assert _live(lab) is live_before.other()
 
 
 def test_broken_ami_is_rolled_back_with_bounded_failures(lab):
-    live_before = _live(lab)
-    broken = lab.bake("v3", broken="now")
+    live_before, old = _live(lab), _served_version(lab)
+    broken = lab.bake("lab-broken", broken="now")
     with TrafficWatch(lab, rate_per_s=RATE) as watch:
-        window, error = _release(lab, watch, broken, "release broken v3")
+        window, error = _release(lab, watch, broken, "release broken")
     assert isinstance(error, RolledBackError), error
-    rb = rollback_metrics(watch, window, "v3")
-    m = switch_metrics(watch, window, "v2", "v3")
+    rb = rollback_metrics(watch, window, "lab-broken")
+    m = switch_metrics(watch, window, old, "lab-broken")
     assert rb["rollback_s"] is not None, rb
     # The broken servers never pass `rise` checks, so HAProxy sends them no request: no response
     # may come from v3. Failures: HAProxy retries connection failures elsewhere (retries 3,
@@ -107,10 +104,15 @@ def test_broken_ami_is_rolled_back_with_bounded_failures(lab):
     assert _live(lab) is live_before
 
 
-def test_lab_teardown_leaves_no_processes(lab):
-    dp = lab.dataplane
-    pids = [*dp.haproxy.pids, *dp.fleet.pids()]
-    assert len(pids) >= 3  # haproxy, its watchdog, the live color's instances
-    lab.stop()
+def test_lab_teardown_leaves_no_processes(tmp_path):
+    """A lab of its own (the session's must outlive this test): HAProxy, its watchdog and an
+    instance process are all gone after stop."""
+    own = Lab(tmp_path, LabOptions(dataplane=True, service="teardown")).start()
+    try:
+        own.dataplane.fleet.start("i-teardown0000001", "v1")
+        pids = [*own.dataplane.haproxy.pids, *own.dataplane.fleet.pids()]
+        assert len(pids) >= 3  # haproxy, its watchdog, the instance
+    finally:
+        own.stop()
     assert_all_gone(pids, timeout_s=10)
-    assert lab.dataplane is None
+    assert own.dataplane is None

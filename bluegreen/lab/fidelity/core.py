@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from ._patching import Patcher
-from .classic_elb import connection_draining_keeps_its_timeout
+from .classic_elb import classic_elb_registers_per_group, connection_draining_keeps_its_timeout
 from .clock import DEFAULT_CLOCK, ClockFn
 from .faults import CallListener, FaultInjector, response_layer
 from .health import HealthSource, ScriptedHealth
@@ -19,12 +19,16 @@ from .lifecycle import (
     delete_group_terminates_everything,
     detach_target_groups_drains,
     enter_standby_waits_for_draining,
+    exit_standby_goes_through_pending,
     standby_never_scaled_in,
 )
 from .targets import TargetRecord, deregistration_drains, live_registrations, record_of, target_health_over_time
 from .validation import capacity_bounds, instance_id_limit, standby_bounds
 
 Correction = Callable[[Patcher, "Fidelity"], None]
+Settler = Callable[[], None]
+
+DEFAULT_PENDING_SECONDS = 0.5
 
 # Each entry is one correction; its docstring quotes the AWS behaviour it restores, and
 # tests/fidelity pairs it with a strict-xfail test of the gap in unpatched moto.
@@ -32,12 +36,14 @@ CORRECTIONS: tuple[Correction, ...] = (
     launch_template_version_user_data,
     launch_template_tags_stay_on_the_template,
     connection_draining_keeps_its_timeout,
+    classic_elb_registers_per_group,
     target_health_over_time,
     deregistration_drains,
     asg_registers_in_service_only,
     detach_target_groups_drains,
     attach_target_groups_validates,
     enter_standby_waits_for_draining,
+    exit_standby_goes_through_pending,  # after enter_standby_waits_for_draining: wraps its property
     standby_never_scaled_in,
     delete_group_terminates_everything,
     capacity_bounds,
@@ -48,12 +54,16 @@ CORRECTIONS: tuple[Correction, ...] = (
 
 
 class Fidelity:
-    """Returned by ``install()``. ``health`` and ``clock`` may be replaced at any time."""
+    """Returned by ``install()``. ``health``, ``clock`` and ``pending_seconds`` (how long an
+    instance leaving Standby reads ``Pending``, in fidelity-clock seconds) may be changed at any time."""
 
     def __init__(self, health: HealthSource, clock: ClockFn) -> None:
         self.health: HealthSource = health
         self.clock: ClockFn = clock
+        self.pending_seconds: float = DEFAULT_PENDING_SECONDS
         self.lock = threading.RLock()
+        self._settlers: list[Settler] = []
+        self._local = threading.local()  # per thread: depth of moto calls / settling under way
         self.faults = FaultInjector()
         self._listeners: list[CallListener] = []
         self._patcher = Patcher()
@@ -62,6 +72,44 @@ class Fidelity:
     # -- time -----------------------------------------------------------------------------------
     def now(self) -> float:
         return float(self.clock())
+
+    # -- asynchronous transitions ---------------------------------------------------------------
+    def settle(self) -> None:
+        """Complete AWS's asynchronous transitions that are due by the fidelity clock, with their side
+        effects (an instance that turns InService after ExitStandby is registered with its group's
+        target groups and classic ELBs). Runs at the start of every API call moto serves, before
+        ``targets()``/``snapshot()``, and when a due state is read outside an API call; call it
+        directly after reading moto's backends any other way."""
+        if not self._settlers:
+            return
+        with self.lock:
+            if getattr(self._local, "settling", False):
+                return
+            self._local.settling = True
+            try:
+                with self.busy():
+                    for settler in list(self._settlers):
+                        settler()
+            finally:
+                self._local.settling = False
+
+    def add_settler(self, settler: Settler) -> None:
+        """For corrections: run ``settler`` on every ``settle()`` while the layer is installed."""
+        self._settlers.append(settler)
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Marks this thread as inside a moto call (or a settle): reads of lazily resolved state
+        then leave side effects to the next ``settle()`` instead of running moto code re-entrantly."""
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+
+    def is_busy(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
 
     # -- target registry ------------------------------------------------------------------------
     def _target_groups(self) -> Iterator[object]:
@@ -76,6 +124,7 @@ class Fidelity:
         """Registered and draining targets of one target group, evaluated now.
         ``KeyError`` if no such target group exists in any moto account/region."""
         with self.lock:
+            self.settle()
             for tg in self._target_groups():
                 if tg.arn == target_group_arn:  # type: ignore[attr-defined]
                     return [record_of(self, tg, r) for r in list(live_registrations(self, tg).values())]  # type: ignore[arg-type]
@@ -84,6 +133,7 @@ class Fidelity:
     def snapshot(self) -> dict[str, list[TargetRecord]]:
         """Every target group's ``targets()``, keyed by ARN."""
         with self.lock:
+            self.settle()
             return {
                 tg.arn: [record_of(self, tg, r) for r in list(live_registrations(self, tg).values())]  # type: ignore[attr-defined,arg-type]
                 for tg in self._target_groups()
@@ -132,6 +182,7 @@ class Fidelity:
             uninstall()
 
     def _apply(self) -> None:
+        self._settlers.clear()
         try:
             for correction in CORRECTIONS:
                 correction(self._patcher, self)
@@ -141,6 +192,7 @@ class Fidelity:
         self.installed = True
 
     def _restore(self) -> None:
+        self._settlers.clear()
         self._patcher.restore()
         self.installed = False
 
@@ -149,10 +201,12 @@ _active: Fidelity | None = None
 _install_lock = threading.Lock()
 
 
-def install(health: HealthSource | None = None, *, clock: ClockFn | None = None) -> Fidelity:
-    """Patch moto (idempotent). A second call returns the same handle, replacing its health source
-    and/or clock when given. Default health: ``ScriptedHealth()`` (healthy at once); default clock:
-    ``time.monotonic``."""
+def install(
+    health: HealthSource | None = None, *, clock: ClockFn | None = None, pending_seconds: float | None = None
+) -> Fidelity:
+    """Patch moto (idempotent). A second call returns the same handle, replacing its health source,
+    clock and/or ``pending_seconds`` when given. Default health: ``ScriptedHealth()`` (healthy at
+    once); default clock: ``time.monotonic``; default ``pending_seconds``: 0.5."""
     global _active
     with _install_lock:
         if _active is not None:
@@ -160,8 +214,12 @@ def install(health: HealthSource | None = None, *, clock: ClockFn | None = None)
                 _active.health = health
             if clock is not None:
                 _active.clock = clock
+            if pending_seconds is not None:
+                _active.pending_seconds = pending_seconds
             return _active
         fid = Fidelity(health or ScriptedHealth(), clock or DEFAULT_CLOCK)
+        if pending_seconds is not None:
+            fid.pending_seconds = pending_seconds
         fid._apply()
         _active = fid
         return fid

@@ -114,18 +114,18 @@ def response_layer(p: Patcher, fid: "Fidelity") -> None:
     exceeded" (HTTP 400) and friends, which botocore's standard retry mode retries. Wraps
     ``BaseResponse.call_action`` to (1) fail the next N calls of an API with an injected error,
     (2) serialize every moto call under ``fid.lock`` so the registry stays consistent when a
-    ThreadedMotoServer and a test (or the lab's data plane) touch it at once, and (3) tell
-    ``fid``'s call listeners about each call."""
+    ThreadedMotoServer and a test (or the lab's data plane) touch it at once, (3) complete the
+    asynchronous transitions due by now (``fid.settle()``, e.g. Pending -> InService after
+    ExitStandby, with its registrations) before the call sees any state, and (4) tell ``fid``'s
+    call listeners about each call."""
 
     def make_call_action(original: Any) -> Any:
         def call_action(self: BaseResponse) -> Any:
             action = self._get_action()
-            fault = fid.faults.take(action)
-            if fault is not None:
-                result = _fault_response(self, fault)
-            else:
-                with fid.lock:
-                    result = original(self)
+            with fid.lock, fid.busy():
+                fid.settle()
+                fault = fid.faults.take(action)
+                result = _fault_response(self, fault) if fault is not None else original(self)
             fid._notify(action, int(result[0]))
             return result
 

@@ -1,13 +1,13 @@
 """Auto Scaling groups drive their target groups as on AWS: only InService instances are registered,
-everything that leaves service is deregistered through ``draining``, EnterStandby waits for it, and
-scale-in never picks a Standby instance."""
+everything that leaves service is deregistered through ``draining``, EnterStandby waits for it,
+ExitStandby goes through ``Pending``, and scale-in never picks a Standby instance."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from moto.autoscaling.exceptions import ValidationError
-from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
+from moto.autoscaling.models import AutoScalingBackend, ExitStandbyActivity, FakeAutoScalingGroup, InstanceState
 
 from ._patching import Patcher
 from .targets import live_registrations, registrations, resync
@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 IN_SERVICE = "InService"
 STANDBY = "Standby"
 ENTERING_STANDBY = "EnteringStandby"
+PENDING = "Pending"
 
 _MEMBERS = "_bluegreen_tg_members"  # on a group: {target group arn: instance ids the group registered}
 _STANDBY_AT = "_bluegreen_standby_at"  # on an InstanceState in EnteringStandby: clock time it becomes Standby
+_IN_SERVICE_AT = "_bluegreen_in_service_at"  # on an InstanceState Pending after ExitStandby: clock time it becomes InService
 
 
 def _members(group: FakeAutoScalingGroup) -> dict[str, set[str]]:
@@ -229,6 +231,116 @@ def enter_standby_waits_for_draining(p: Patcher, fid: "Fidelity") -> None:
 
     p.replace(InstanceState, "lifecycle_state", property(get_state, set_state))
     p.wrap(AutoScalingBackend, "enter_standby_instances", make_enter)
+
+
+def settle_exits_from_standby(fid: "Fidelity") -> None:
+    """Instances Pending after ExitStandby whose time has come turn InService, and their groups
+    register them (target groups and classic ELBs) as for any instance entering service. The
+    registration is dated when the instance turned InService, not when this runs."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = fid.now()
+    for backend in _all_backends(autoscaling_backends):
+        for name, group in list(backend.autoscaling_groups.items()):
+            due = [
+                (s, s.__dict__[_IN_SERVICE_AT])
+                for s in group.instance_states
+                if s.__dict__.get("lifecycle_state") == PENDING and s.__dict__.get(_IN_SERVICE_AT, now + 1) <= now
+            ]
+            if not due:
+                continue
+            for state, _at in due:
+                state.lifecycle_state = IN_SERVICE
+            backend.update_attached_elbs(name)
+            backend.update_attached_target_groups(name)
+            for arn in list(group.target_group_arns):
+                tg = backend.elbv2_backend.target_groups.get(arn)
+                records = registrations(tg) if tg is not None else {}
+                for state, at in due:
+                    reg = records.get(state.instance.id)
+                    if reg is not None and reg.draining_until is None and reg.registered_at >= now:
+                        reg.registered_at = at
+
+
+def exit_standby_goes_through_pending(p: Patcher, fid: "Fidelity") -> None:
+    """AWS (ExitStandby API reference): "Moves the specified instances out of the standby state.
+    After you put the instances back in service, the desired capacity is incremented." The call
+    is asynchronous: it returns an activity in progress (the reference's sample response has
+    ``Progress`` 30; moto's own ``ExitStandbyActivity`` says ``PreInService``) and, per the instance
+    lifecycle of the Auto Scaling User Guide, the instance goes Standby -> ``Pending`` ->
+    ``InService``; and (User Guide, "How the standby state works") "If there is a load balancer
+    target group or Classic Load Balancer attached to your Auto Scaling group, the instance is
+    registered with the load balancer" once back in service. (How long Pending lasts is not
+    documented; ``fid.pending_seconds``, 0.5 s of the fidelity clock by default.)
+
+    moto 5.2.5: ``autoscaling/models.py`` ``AutoScalingBackend.exit_standby_instances`` sets
+    ``InService`` at once (AWS-SEMANTICS.md gap 3) and registers the instance in the same call.
+    Replaces it: the instances read ``Pending`` (counted in the group's capacity, so nothing is
+    launched for them: ``FakeAutoScalingGroup.active_instances`` counts Pending ones, and the
+    corrected ``update_attached_*`` register InService ones only) until ``fid.pending_seconds`` of
+    the fidelity clock have passed; then ``fid.settle()`` -- at the start of every API call, before
+    ``Fidelity.targets()``, or when the due state is read outside a call -- makes them
+    ``InService`` and runs the group's ``update_attached_elbs``/``update_attached_target_groups``,
+    so they are registered (``initial``, then what the health source says) exactly when they turn
+    InService. ``pending_seconds <= 0`` settles within the ExitStandby call."""
+    previous = InstanceState.__dict__.get("lifecycle_state")
+
+    def read(self: InstanceState) -> str:
+        if isinstance(previous, property) and previous.fget is not None:
+            return previous.fget(self)  # type: ignore[no-any-return]
+        return self.__dict__.get("lifecycle_state")  # type: ignore[return-value]
+
+    def write(self: InstanceState, value: str) -> None:
+        if isinstance(previous, property) and previous.fset is not None:
+            previous.fset(self, value)
+        else:
+            self.__dict__["lifecycle_state"] = value
+
+    def get_state(self: InstanceState) -> str:
+        d = self.__dict__
+        if (
+            d.get("lifecycle_state") == PENDING
+            and d.get(_IN_SERVICE_AT) is not None
+            and fid.now() >= d[_IN_SERVICE_AT]
+            and not fid.is_busy()
+        ):
+            fid.settle()  # outside an API call: turn InService *with* the registrations
+        return read(self)
+
+    def set_state(self: InstanceState, value: str) -> None:
+        if value != PENDING:
+            self.__dict__.pop(_IN_SERVICE_AT, None)
+        write(self, value)
+
+    def make_active(_original: Any) -> Any:
+        def active_instances(self: FakeAutoScalingGroup) -> list[InstanceState]:
+            return [s for s in self.instance_states if s.lifecycle_state in (IN_SERVICE, PENDING)]
+
+        return active_instances
+
+    def make_exit(_original: Any) -> Any:
+        def exit_standby_instances(self: AutoScalingBackend, group_name: str, instance_ids: list[str]) -> Any:
+            group = self.autoscaling_groups[group_name]
+            due = fid.now() + max(0.0, float(fid.pending_seconds))
+            activities = []
+            for state in group.instance_states:
+                if state.instance.id in instance_ids:
+                    state.lifecycle_state = PENDING
+                    state.__dict__[_IN_SERVICE_AT] = due
+                    original_size = group.desired_capacity
+                    group.desired_capacity += 1  # type: ignore[operator]
+                    activities.append(ExitStandbyActivity(state.instance, original_size))
+            group.set_desired_capacity(group.desired_capacity)  # as moto: Pending counts, nothing launched
+            if due <= fid.now():
+                settle_exits_from_standby(fid)
+            return activities
+
+        return exit_standby_instances
+
+    p.replace(InstanceState, "lifecycle_state", property(get_state, set_state))
+    p.wrap(FakeAutoScalingGroup, "active_instances", make_active)
+    p.wrap(AutoScalingBackend, "exit_standby_instances", make_exit)
+    fid.add_settler(lambda: settle_exits_from_standby(fid))
 
 
 def standby_never_scaled_in(p: Patcher, fid: "Fidelity") -> None:

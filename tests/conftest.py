@@ -1,0 +1,49 @@
+"""The session's one lab: moto's server with the fidelity layer, the example stack applied once by
+real Terraform (about 85 s: moto's aws_lb is slow), blue attached, and the data plane (a real
+HAProxy whose servers follow the target group, one real process per instance).
+
+Stack tests, release scenarios and lab tests share it, so the suite pays for one ALB deploy.
+Each user leaves one clean live color behind (which one may differ) and restores whatever it
+changes on the lab (health source, faults)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+SESSION_SIZE = 2
+
+
+def require_haproxy() -> None:
+    from bluegreen.lab.haproxy import find_haproxy
+
+    if find_haproxy() is None:
+        message = "haproxy not found: apt-get install haproxy (Debian package, 2.6)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def alb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from bluegreen.lab.lab import Lab, LabOptions
+    from bluegreen.report import Reporter
+
+    require_haproxy()
+    # Drain (3 s) longer than the verify window (2 s): the mixed-version window stays under it.
+    options = LabOptions(dataplane=True, deregistration_delay=3, verify_seconds=2,
+                         unhealthy_grace_seconds=2, poll_seconds=0.2)
+    lab = Lab(Path(tmp_path_factory.mktemp("session-lab")), options).start()
+    try:
+        started = time.monotonic()
+        lab.versions = {"v1": lab.bake("v1")}  # type: ignore[attr-defined]
+        lab.deploy_initial(lab.versions["v1"], size=SESSION_SIZE, reporter=Reporter(service="web", quiet=True))
+        print(f"\nsession lab: stack applied and blue attached in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        yield lab
+    finally:
+        lab.stop()
