@@ -15,7 +15,17 @@ from .app import App
 from .errors import InputError, StateMismatchError
 from .journal import RunView
 from .model import Color, ColorVars, Observed, StackOutputs, TfVars
-from .plan import LiveAssessment, Mode, ReleasePlan, Step, SwitchIntent, assess_live, committed, plan_switch
+from .plan import (
+    LiveAssessment,
+    Mode,
+    ReleasePlan,
+    Step,
+    SwitchIntent,
+    assess_live,
+    committed,
+    plan_switch,
+    remaining_steps,
+)
 from .release import Deps, Switch, compensate, execute
 from .smoke import http_smoke
 from .stack import Preview
@@ -268,7 +278,7 @@ def resume(app: App) -> None:
     with held_lease(app, run.run_id) as renew:
         app.journal.adopt(run)
         switch = _switch(app, plan, outputs, run.run_id, run.header, renew, prior=run.data)
-        remaining = tuple(s for s in plan.steps if s not in run.completed)
+        remaining = remaining_steps(plan.steps, set(run.completed))
         app.reporter.info(
             f"Resuming {plan.mode.value} {plan.live} -> {plan.target} (run {run.run_id}) at "
             f"{remaining[0].value if remaining else 'the end'}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from .blast_radius import PlanSummary
 from .journal import RunView
-from .model import Color, GroupState
+from .model import Color
 from .commands import Situation
 from .stack import Preview
 
@@ -146,7 +146,3 @@ def plan_markdown(doc: dict[str, Any]) -> str:
 
 def _symbol(action: str) -> str:
     return {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}.get(action, "?")
-
-
-def group_line(group: GroupState) -> str:
-    return f"{group.name}: {_counts(group.counts_by_state())}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +259,3 @@ def _image_tags(ec2: Any, image_id: str) -> dict[str, str]:
     if isinstance(tags, dict):
         return {str(k): str(v) for k, v in dict(tags.get(image_id) or {}).items()}
     return {}  # pragma: no cover - a moto without the tag store: unversioned instances
-
-
-def fast_options(**changes: Any) -> LabOptions:
-    return replace(LabOptions(), **changes)

@@ -141,10 +141,6 @@ def test_status_shows_an_in_flight_run_and_mixed_amis(group, observed):
     assert f"(runs {','.join(sorted([NEW, OLD]))})" in text
 
 
-def test_group_line(group):
-    assert views.group_line(group(GREEN, 2, state=PENDING)) == "web-green: 2 Pending"
-    assert views.group_line(group(GREEN, 0)) == "web-green: -"
-
 
 # -- plan -----------------------------------------------------------------------------------------
 
