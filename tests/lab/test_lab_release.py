@@ -104,13 +104,21 @@ def test_broken_ami_is_rolled_back_with_bounded_failures(lab):
     assert _live(lab) is live_before
 
 
+class _OneInstanceLab(Lab):
+    """A lab whose desired state is one instance: the data plane's own reconcile starts it."""
+
+    def _desired_state(self):
+        return {"instances": {"i-teardown0000001": ("v1", None)}, "targets": {}}
+
+
 def test_lab_teardown_leaves_no_processes(tmp_path):
     """A lab of its own (the session's must outlive this test): HAProxy, its watchdog and an
     instance process are all gone after stop."""
-    own = Lab(tmp_path, LabOptions(dataplane=True, service="teardown")).start()
+    own = _OneInstanceLab(tmp_path, LabOptions(dataplane=True, service="teardown")).start()
     try:
-        own.dataplane.fleet.start("i-teardown0000001", "v1")
-        pids = [*own.dataplane.haproxy.pids, *own.dataplane.fleet.pids()]
+        fleet = own.dataplane.fleet
+        assert own.dataplane.wait_until(lambda: fleet.is_running("i-teardown0000001"), 10)
+        pids = [*own.dataplane.haproxy.pids, *fleet.pids()]
         assert len(pids) >= 3  # haproxy, its watchdog, the instance
     finally:
         own.stop()
