@@ -36,6 +36,7 @@ class RunView:
     data: dict[Step, dict[str, Any]] = field(default_factory=dict)
     outcome: str | None = None  # completed, rolled-back, aborted, needs-operator; None = in flight
     finish_data: dict[str, Any] = field(default_factory=dict)
+    finished_at: str | None = None  # ISO time of the finish record
 
     @property
     def in_flight(self) -> bool:
@@ -104,6 +105,7 @@ def replay(records: list[Any]) -> RunView | None:
             if record.status == "finish":
                 run.outcome = data.pop("outcome", "completed")
                 run.finish_data = data
+                run.finished_at = getattr(record, "time", None) or None
             continue
         try:
             step = Step(record.step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from .blast_radius import PlanSummary
@@ -14,7 +15,24 @@ from .stack import Preview
 # -- status ------------------------------------------------------------------------------------
 
 
-def status_document(situation: Situation, service: str, run: RunView | None) -> dict[str, Any]:
+def kept_warm(situation: Situation, last_run: RunView | None) -> dict[str, Any] | None:
+    """The idle color still running, detached, after a ``--keep-old`` release: until when."""
+    live = situation.assessment.live
+    if live is None or last_run is None or last_run.outcome != "completed":
+        return None
+    seconds = int(last_run.header.get("keep_old_seconds") or 0)
+    idle = situation.observed.group(live.other())
+    if not seconds or not idle.instances or situation.observed.attached(live.other()):
+        return None
+    until = None
+    if last_run.finished_at:
+        finished = dt.datetime.fromisoformat(last_run.finished_at.replace("Z", "+00:00"))
+        until = (finished + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")
+    return {"color": live.other().value, "run_id": last_run.run_id, "until": until}
+
+
+def status_document(situation: Situation, service: str, run: RunView | None,
+                    last_run: RunView | None = None) -> dict[str, Any]:
     a = situation.assessment
     colors: dict[str, Any] = {}
     for color in Color:
@@ -49,6 +67,7 @@ def status_document(situation: Situation, service: str, run: RunView | None) -> 
         "load_balancer": situation.outputs.lb_dns_name,
         "traffic": {"kind": situation.outputs.traffic_kind.value, "name": situation.outputs.traffic_name},
         "colors": colors,
+        "kept_warm": kept_warm(situation, last_run),
         "in_flight": None if run is None else {
             "run_id": run.run_id,
             "kind": run.kind,
@@ -65,6 +84,10 @@ def status_text(doc: dict[str, Any]) -> str:
         lines.append(f"{doc['service']}: NOT ONE CLEAN LIVE COLOR")
         lines += [f"  problem: {p}" for p in doc["problems"]]
     lines.append(f"  terraform: tfvars live_color={doc['tfvars_live']}, output live_color={doc['outputs_live']}")
+    if doc.get("kept_warm"):
+        k = doc["kept_warm"]
+        lines.append(f"  kept warm: {k['color']} runs detached for an instant `bluegreen rollback`"
+                     f" until {k['until'] or '?'}; `bluegreen finalize` scales it to zero")
     if doc["in_flight"]:
         f = doc["in_flight"]
         lines.append(f"  in flight: {f['kind']} run {f['run_id']} stopped at {f['last_step']} "

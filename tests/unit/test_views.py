@@ -226,3 +226,26 @@ def test_plan_document_without_verdict():
     p = Preview(p.label, p.vars, p.text, p.plan_file, p.summary, verdict=None)
     doc = views.plan_document(p, BLUE, GREEN)
     assert doc["blast_radius"] == {"ok": True, "reason": "", "violations": []}
+
+
+def _kept_warm_run(outcome: str = "completed", seconds: int = 600) -> RunView:
+    run = RunView(run_id="r1", kind="release", header={"keep_old_seconds": seconds})
+    run.outcome = outcome
+    run.finished_at = "2026-11-21T21:00:00+00:00"
+    return run
+
+
+def test_status_says_until_when_the_old_color_is_kept_warm(group, observed):
+    # green serves; blue still runs, detached, after a --keep-old release
+    s = situation(observed(group(BLUE, 2), group(GREEN, 2, attached=True, ami=NEW)), GREEN, GREEN)
+    doc = views.status_document(s, "web", None, _kept_warm_run())
+    assert doc["kept_warm"] == {"color": "blue", "run_id": "r1", "until": "2026-11-21T21:10:00+00:00"}
+    assert "kept warm: blue" in views.status_text(doc) and "finalize" in views.status_text(doc)
+
+
+def test_nothing_kept_warm_without_keep_old_or_when_the_idle_color_is_at_zero(group, observed):
+    warm = situation(observed(group(BLUE, 2), group(GREEN, 2, attached=True, ami=NEW)), GREEN, GREEN)
+    assert views.kept_warm(warm, _kept_warm_run(seconds=0)) is None
+    assert views.kept_warm(warm, _kept_warm_run(outcome="rolled-back")) is None
+    cold = situation(observed(group(BLUE, 0), group(GREEN, 2, attached=True, ami=NEW)), GREEN, GREEN)
+    assert views.kept_warm(cold, _kept_warm_run()) is None
