@@ -115,6 +115,16 @@ def _group_and_states(self: AutoScalingResponse) -> tuple[Any, dict[str, Any], l
     return group, states, ids
 
 
+def _require_members_in(group: Any, states: dict[str, Any], ids: list[str], lifecycle_state: str) -> None:
+    """Every id is an instance of ``group`` in ``lifecycle_state``, or a ValidationError."""
+    for instance_id in ids:
+        state = states.get(instance_id)
+        if state is None:
+            raise ValidationError(f"The instance {instance_id} is not part of Auto Scaling group {group.name}.")
+        if state.lifecycle_state != lifecycle_state:
+            raise ValidationError(f"The instance {instance_id} is not in {lifecycle_state}.")
+
+
 def standby_bounds(p: Patcher, fid: "Fidelity") -> None:
     """AWS (EnterStandby): "If you choose to decrement the desired capacity of the Auto Scaling group,
     the instances can enter standby as long as the desired capacity of the Auto Scaling group after
@@ -130,12 +140,7 @@ def standby_bounds(p: Patcher, fid: "Fidelity") -> None:
         group, states, ids = _group_and_states(self)
         if group is None:
             return
-        for instance_id in ids:
-            state = states.get(instance_id)
-            if state is None:
-                raise ValidationError(f"The instance {instance_id} is not part of Auto Scaling group {group.name}.")
-            if state.lifecycle_state != "InService":
-                raise ValidationError(f"The instance {instance_id} is not in InService.")
+        _require_members_in(group, states, ids, "InService")
         if self._get_bool_param("ShouldDecrementDesiredCapacity") and group.min_size is not None:
             if group.desired_capacity - len(ids) < group.min_size:
                 raise ValidationError(
@@ -147,12 +152,7 @@ def standby_bounds(p: Patcher, fid: "Fidelity") -> None:
         group, states, ids = _group_and_states(self)
         if group is None:
             return
-        for instance_id in ids:
-            state = states.get(instance_id)
-            if state is None:
-                raise ValidationError(f"The instance {instance_id} is not part of Auto Scaling group {group.name}.")
-            if state.lifecycle_state != "Standby":
-                raise ValidationError(f"The instance {instance_id} is not in Standby.")
+        _require_members_in(group, states, ids, "Standby")
         if group.max_size is not None and group.desired_capacity + len(ids) > group.max_size:
             raise ValidationError(
                 f"The instance(s) {', '.join(ids)} cannot exit standby: incrementing the desired capacity "
