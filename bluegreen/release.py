@@ -392,8 +392,7 @@ class Switch:
         suspended = self.data.get(Step.SUSPEND, {}).get("suspended", {})
         for color_name, processes in suspended.items():
             if processes:
-                group = self.group(Color(color_name))
-                self.d.autoscaling.resume_processes(group.name, processes)
+                self.d.autoscaling.resume_processes(self.outputs.asg_names[Color(color_name)], processes)
 
     def _health_with_grace(self, color: Color) -> Verdict:
         """Healthy targets, failing early when one stays unhealthy past the grace period."""
