@@ -15,7 +15,7 @@ import typer
 
 from . import __version__, commands, views
 from .app import App
-from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from .config import DEFAULT_CONFIG_NAME, Settings, load_settings, parse_duration
 from .errors import BluegreenError, ExitCode
 from .report import Reporter
 
@@ -96,11 +96,12 @@ def run_command(
 
 
 def _with_app(config: Path, terraform_bin: str | None, endpoint_url: str | None, json_output: bool, debug: bool,
-              body: Callable[[App], int | None], overrides: dict[str, dict] | None = None) -> None:
+              body: Callable[[App], int | None],
+              adjust: Callable[[Settings], Settings] | None = None) -> None:
     def run(reporter: Reporter) -> int | None:
         settings = _settings(config, terraform_bin, endpoint_url)
-        for section, changes in (overrides or {}).items():
-            settings = settings.replace(section, **changes)
+        if adjust is not None:  # a command's own flags, applied where errors map to exit codes
+            settings = adjust(settings)
         reporter.service = settings.service.name
         return body(App(settings, reporter))
 
@@ -159,7 +160,9 @@ def release(
     packer_manifest: ManifestOpt = None,
     size: SizeOpt = None,
     keep_old: Annotated[
-        Optional[int], typer.Option("--keep-old", help="Keep the old color running (detached) this many seconds for an instant rollback.")
+        Optional[str],
+        typer.Option("--keep-old", metavar="DURATION",
+                     help="Keep the old color running (detached) this long for an instant rollback: 600, 90s, 10m, 2h."),
     ] = None,
     dry_run: DryRunOpt = False,
     config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
@@ -174,8 +177,12 @@ def release(
         commands.release(a, ami=ami, manifest=packer_manifest, size=size,
                          keep_old=bool(a.settings.release.keep_old_seconds), dry_run=dry_run)
 
-    overrides = {"release": {"keep_old_seconds": keep_old}} if keep_old is not None else {}
-    _with_app(config, terraform_bin, endpoint_url, json_output, debug, body, overrides)
+    def adjust(settings: Settings) -> Settings:
+        if keep_old is None:
+            return settings
+        return settings.replace("release", keep_old_seconds=parse_duration(keep_old, "--keep-old"))
+
+    _with_app(config, terraform_bin, endpoint_url, json_output, debug, body, adjust)
 
 
 def _register(name: str, flow: Callable[..., object], doc: str, *, dry_run: bool = False) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
 DEFAULT_CONFIG_NAME = "bluegreen.toml"
 
@@ -195,3 +195,16 @@ def _check_ranges(settings: Settings, source: Path) -> None:
         )
     if problems:
         raise ConfigError(f"{source}: {problems[0]}")
+
+
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str, flag: str) -> int:
+    """Whole seconds from ``600``, ``90s``, ``10m`` or ``2h``; ``InputError`` naming the flag."""
+    value = text.strip().lower()
+    number, unit = value.rstrip("smh"), value[len(value.rstrip("smh")):]
+    if not number.isdigit() or unit not in _DURATION_UNITS:
+        raise InputError(f"{flag} {text!r}: expected a duration such as 600, 90s, 10m or 2h")
+    return int(number) * _DURATION_UNITS[unit]
+

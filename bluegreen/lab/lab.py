@@ -47,6 +47,7 @@ class LabOptions:
     traffic_kind: str = "alb"  # or "elb" (classic)
     deregistration_delay: int = 2  # seconds of draining; AWS's default is 300
     dataplane: bool = False  # real HAProxy + instance processes
+    boot_delay: float = 0.0  # seconds an instance's app takes to start answering (data plane)
     initial_seconds: float = 0.5  # scripted health: seconds in `initial` (no data plane)
     poll_seconds: float = 0.25
     verify_seconds: int = 2
@@ -235,7 +236,8 @@ class Lab:
                     if ec2.tags.get(instance.id, {}).get("Service") != self.options.service:
                         continue
                     tags = _image_tags(ec2, instance.image_id)
-                    instances[instance.id] = (tags.get(LAB_IMAGE_VERSION_TAG, "v0"), tags.get(LAB_BROKEN_TAG))
+                    instances[instance.id] = (tags.get(LAB_IMAGE_VERSION_TAG, "v0"), tags.get(LAB_BROKEN_TAG),
+                                              self.options.boot_delay)
             targets: dict[str, str] = {}
             for records in self.fidelity.snapshot().values():
                 for record in records:

@@ -302,3 +302,19 @@ def test_parse_settings_directly_names_the_source():
     with pytest.raises(ConfigError) as info:
         parse_settings({"release": {"verify_seconds": "x"}}, source=Path("/etc/bg/bluegreen.toml"))
     assert str(info.value).startswith("/etc/bg/bluegreen.toml: release.verify_seconds")
+
+
+@pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("10m", 600), ("2h", 7200), (" 5M ", 300)])
+def test_parse_duration(text, seconds):
+    from bluegreen.config import parse_duration
+
+    assert parse_duration(text, "--keep-old") == seconds
+
+
+@pytest.mark.parametrize("text", ["", "ten", "10d", "-5m", "1.5h", "m"])
+def test_parse_duration_refuses_with_the_flag_named(text):
+    from bluegreen.config import parse_duration
+    from bluegreen.errors import InputError
+
+    with pytest.raises(InputError, match="--keep-old"):
+        parse_duration(text, "--keep-old")
