@@ -26,7 +26,7 @@ from .plan import (
     plan_switch,
     remaining_steps,
 )
-from .release import Deps, Switch, compensate, execute
+from .release import Deps, Switch, attach, compensate, execute
 from .smoke import http_smoke
 from .stack import Preview
 
@@ -388,10 +388,7 @@ def bootstrap(app: App) -> None:
         timeout=app.settings.timeouts.instances_in_service_seconds,
         color=live.value,
     )
-    if outputs.traffic_kind.value == "alb":
-        app.autoscaling.attach_target_group(group.name, outputs.traffic_name)
-    else:
-        app.autoscaling.attach_load_balancer(group.name, outputs.traffic_name)
+    attach(app.autoscaling, outputs, live)
     waiter.until(
         f"{live} targets healthy",
         lambda: health.targets_health(

@@ -83,6 +83,12 @@ class GroupState:
     def standby(self) -> tuple[Instance, ...]:
         return self.in_state(STANDBY)
 
+    def attached_to(self, kind: "TrafficKind", name: str) -> bool:
+        """Whether this group is attached to the target group ARN (ALB) or classic ELB ``name``."""
+        if kind is TrafficKind.ALB:
+            return name in self.target_group_arns
+        return name in self.load_balancer_names
+
     def counts_by_state(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for instance in self.instances:
@@ -169,7 +175,4 @@ class Observed:
         return self.groups[color]
 
     def attached(self, color: Color) -> bool:
-        group = self.groups[color]
-        if self.traffic.kind is TrafficKind.ALB:
-            return self.traffic.name in group.target_group_arns
-        return self.traffic.name in group.load_balancer_names
+        return self.groups[color].attached_to(self.traffic.kind, self.traffic.name)

@@ -92,10 +92,7 @@ class Switch:
         return self.d.traffic.describe_traffic()
 
     def attached(self, color: Color) -> bool:
-        group = self.group(color)
-        if self.outputs.traffic_kind is TrafficKind.ALB:
-            return self.outputs.traffic_name in group.target_group_arns
-        return self.outputs.traffic_name in group.load_balancer_names
+        return self.group(color).attached_to(self.outputs.traffic_kind, self.outputs.traffic_name)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -371,22 +368,12 @@ class Switch:
         self.d.stack.apply(preview)
 
     def _attach(self, color: Color) -> None:
-        if self.attached(color):
-            return
-        name = self.outputs.asg_names[color]
-        if self.outputs.traffic_kind is TrafficKind.ALB:
-            self.d.autoscaling.attach_target_group(name, self.outputs.traffic_name)
-        else:
-            self.d.autoscaling.attach_load_balancer(name, self.outputs.traffic_name)
+        if not self.attached(color):
+            attach(self.d.autoscaling, self.outputs, color)
 
     def _detach(self, color: Color) -> None:
-        if not self.attached(color):
-            return
-        name = self.outputs.asg_names[color]
-        if self.outputs.traffic_kind is TrafficKind.ALB:
-            self.d.autoscaling.detach_target_group(name, self.outputs.traffic_name)
-        else:
-            self.d.autoscaling.detach_load_balancer(name, self.outputs.traffic_name)
+        if self.attached(color):
+            detach(self.d.autoscaling, self.outputs, color)
 
     def _resume_ours(self) -> None:
         suspended = self.data.get(Step.SUSPEND, {}).get("suspended", {})
@@ -413,6 +400,26 @@ class Switch:
                 failed=True,
             )
         return verdict
+
+
+# -- the traffic layer, whichever kind the stack has ---------------------------------------------
+
+
+def attach(autoscaling: AutoScaling, outputs: StackOutputs, color: Color) -> None:
+    """Attach ``color``'s group to the serving target group (ALB) or classic ELB."""
+    name = outputs.asg_names[color]
+    if outputs.traffic_kind is TrafficKind.ALB:
+        autoscaling.attach_target_group(name, outputs.traffic_name)
+    else:
+        autoscaling.attach_load_balancer(name, outputs.traffic_name)
+
+
+def detach(autoscaling: AutoScaling, outputs: StackOutputs, color: Color) -> None:
+    name = outputs.asg_names[color]
+    if outputs.traffic_kind is TrafficKind.ALB:
+        autoscaling.detach_target_group(name, outputs.traffic_name)
+    else:
+        autoscaling.detach_load_balancer(name, outputs.traffic_name)
 
 
 # -- running a switch with compensation -------------------------------------------------------
