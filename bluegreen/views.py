@@ -20,7 +20,7 @@ def kept_warm(situation: Situation, last_run: RunView | None) -> dict[str, Any] 
     live = situation.assessment.live
     if live is None or last_run is None or last_run.outcome != "completed":
         return None
-    seconds = int(last_run.header.get("keep_old_seconds") or 0)
+    seconds = last_run.header.keep_old_seconds
     idle = situation.observed.group(live.other())
     if not seconds or not idle.instances or situation.observed.attached(live.other()):
         return None
@@ -72,6 +72,9 @@ def status_document(situation: Situation, service: str, run: RunView | None,
             "run_id": run.run_id,
             "kind": run.kind,
             "last_step": run.started[-1].value if run.started else None,
+            "state": run.state.value,
+            "error": run.error,
+            "next": run.next_command,
         },
     }
 
@@ -90,8 +93,9 @@ def status_text(doc: dict[str, Any]) -> str:
                      f" until {k['until'] or '?'}; `bluegreen finalize` scales it to zero")
     if doc["in_flight"]:
         f = doc["in_flight"]
-        lines.append(f"  in flight: {f['kind']} run {f['run_id']} stopped at {f['last_step']} "
-                     "(`bluegreen resume` or `bluegreen abort`)")
+        lines.append(f"  run: {f['kind']} run {f['run_id']} is {f['state']} at {f['last_step'] or 'start'}"
+                     + (f" ({f['error']})" if f.get("error") else ""))
+        lines.append(f"  next: {f['next']}")
     header = f"  {'color':6} {'asg':22} {'ami (configured)':23} {'launch template':26} {'min/des/max':11} {'instances':24} {'targets':22} attached"
     lines.append(header)
     for color, c in doc["colors"].items():
