@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from . import health, packer, tfvars
 from .app import App
-from .errors import InputError, StateMismatchError
+from .errors import InputError, RolledBackError, StateMismatchError
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
 from .runstate import Event, RunData, RunHeader, RunState, RunView
 from .model import Color, ColorVars, Observed, StackOutputs, TfVars
@@ -27,6 +27,7 @@ from .plan import (
 from .release import Deps, Switch, attach, compensate, execute
 from .smoke import http_smoke
 from .stack import Preview
+from .waits import WaitFailed
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -222,16 +223,71 @@ def _summary(app: App, plan: ReleasePlan) -> None:
 
 
 def release(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
-            keep_old: bool, dry_run: bool) -> ReleasePlan:
+            keep_old: bool, dry_run: bool, wait: bool = True) -> ReleasePlan:
     ami = resolve_ami(app, ami, manifest)
     if size is not None and size < 1:
         raise InputError(f"--size {size}: must be at least 1")
+    if not dry_run:
+        finalize_if_due(app)
     intent = SwitchIntent(Mode.RELEASE, ami=ami, size=size, keep_old=keep_old,
                           smoke=bool(app.settings.release.smoke_url))
-    return run_switch(app, intent, ami, dry_run=dry_run)
+    plan = run_switch(app, intent, ami, dry_run=dry_run)
+    seconds = app.settings.release.keep_old_seconds
+    if keep_old and seconds and wait and not dry_run:
+        watch_kept_warm(app, plan, seconds)
+    return plan
+
+
+# -- the keep-old window -----------------------------------------------------------------------
+
+
+def watch_kept_warm(app: App, plan: ReleasePlan, seconds: int) -> None:
+    """Hold the old color warm for the window while watching the new one; flip back at once if
+    it fails; at the end scale the old color to zero through Terraform. A stop (Ctrl-C, CI
+    cancel) leaves it warm: the next release, rollback or swap after the deadline scales it."""
+    new, old = plan.target, plan.live
+    threshold = app.settings.release.healthy_threshold
+    app.reporter.info(f"keeping {old} warm for {seconds}s while watching {new}; if {new} fails, traffic "
+                      f"flips back to {old} at once", color=old.value)
+    outputs = app.stack.outputs()
+    try:
+        with held_lease(app, new_run_id()) as renew:
+            ids = health.in_service_ids(app.autoscaling.describe_group(outputs.asg_names[new]))
+            app.waiter(on_tick=renew).hold(
+                f"watch {new} while {old} is kept warm (>= {threshold:.0%} healthy)",
+                lambda: health.targets_health(app.traffic.describe_traffic(), ids, threshold),
+                seconds=seconds,
+                color=new.value,
+            )
+    except WaitFailed as failure:
+        app.reporter.error(f"{new} failed during the keep-old window: {failure}; flipping back to {old}")
+        rollback(app, dry_run=False, enforce_deadline=False)
+        raise RolledBackError(
+            f"{new} failed during the keep-old window ({failure}); rolled back, {old} serves"
+        ) from None
+    app.reporter.info(f"the keep-old window of {seconds}s is over", color=old.value)
+    finalize(app)
+
+
+def finalize_if_due(app: App) -> bool:
+    """The deferred end of a keep-old window: scale the kept color to zero before anything else,
+    once its deadline has passed. ``True`` if it did."""
+    last = app.journal.last_run()
+    until = last.warm_until if last is not None else None
+    if until is None or dt.datetime.now(dt.timezone.utc) < until:
+        return False
+    situation = observe(app)
+    live = situation.assessment.live
+    if live is None or not situation.observed.group(live.other()).instances:
+        return False
+    app.reporter.info(f"the keep-old window of run {last.run_id} ended at {until.isoformat(timespec='seconds')}: "
+                      f"scaling {live.other()} to zero first", color=live.other().value)
+    return finalize(app)
 
 
 def swap(app: App, *, dry_run: bool) -> ReleasePlan:
+    if not dry_run:
+        finalize_if_due(app)
     situation = observe(app)
     live = situation.assessment.live
     if live is None:
@@ -241,9 +297,12 @@ def swap(app: App, *, dry_run: bool) -> ReleasePlan:
     return run_switch(app, intent, target_ami, dry_run=dry_run)
 
 
-def rollback(app: App, *, dry_run: bool) -> ReleasePlan:
+def rollback(app: App, *, dry_run: bool, enforce_deadline: bool = True) -> ReleasePlan:
     """Back to the previous color: in seconds while it still runs (no Terraform on the critical
-    path), otherwise a release of its AMI, which Terraform still records."""
+    path), otherwise a release of its AMI, which Terraform still records. After a keep-old
+    window has ended the old color is scaled to zero first: the window is the promise."""
+    if enforce_deadline and not dry_run:
+        finalize_if_due(app)
     situation = observe(app)
     live = situation.assessment.live
     if live is None:

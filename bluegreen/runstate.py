@@ -19,6 +19,7 @@ A process that dies without a word (SIGKILL, a lost CI runner) leaves its run ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, Iterable
 
@@ -226,6 +227,16 @@ class RunView:
     @property
     def next_command(self) -> str:
         return NEXT[self.state]
+
+    @property
+    def warm_until(self) -> datetime | None:
+        """When the window of a completed ``--keep-old`` release ends (UTC), else ``None``."""
+        if self.state is not RunState.COMPLETED or not self.header.keep_old_seconds or not self.finished_at:
+            return None
+        finished = datetime.fromisoformat(self.finished_at.replace("Z", "+00:00"))
+        if finished.tzinfo is None:
+            finished = finished.replace(tzinfo=timezone.utc)
+        return finished + timedelta(seconds=self.header.keep_old_seconds)
 
     def touched(self) -> list[Step]:
         """Steps that started (complete or not), in order: what compensation must consider."""

@@ -15,20 +15,19 @@ from .stack import Preview
 # -- status ------------------------------------------------------------------------------------
 
 
-def kept_warm(situation: Situation, last_run: RunView | None) -> dict[str, Any] | None:
-    """The idle color still running, detached, after a ``--keep-old`` release: until when."""
+def kept_warm(situation: Situation, last_run: RunView | None, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The idle color still running, detached, after a ``--keep-old`` release: until when, and
+    whether the window is over (the next release, rollback or swap scales it to zero first)."""
     live = situation.assessment.live
-    if live is None or last_run is None or last_run.outcome != "completed":
+    until = last_run.warm_until if last_run is not None else None
+    if live is None or until is None:
         return None
-    seconds = last_run.header.keep_old_seconds
     idle = situation.observed.group(live.other())
-    if not seconds or not idle.instances or situation.observed.attached(live.other()):
+    if not idle.instances or situation.observed.attached(live.other()):
         return None
-    until = None
-    if last_run.finished_at:
-        finished = dt.datetime.fromisoformat(last_run.finished_at.replace("Z", "+00:00"))
-        until = (finished + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")
-    return {"color": live.other().value, "run_id": last_run.run_id, "until": until}
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return {"color": live.other().value, "run_id": last_run.run_id,
+            "until": until.isoformat(timespec="seconds"), "overdue": now >= until}
 
 
 def status_document(situation: Situation, service: str, run: RunView | None,
@@ -89,8 +88,13 @@ def status_text(doc: dict[str, Any]) -> str:
     lines.append(f"  terraform: tfvars live_color={doc['tfvars_live']}, output live_color={doc['outputs_live']}")
     if doc.get("kept_warm"):
         k = doc["kept_warm"]
-        lines.append(f"  kept warm: {k['color']} runs detached for an instant `bluegreen rollback`"
-                     f" until {k['until'] or '?'}; `bluegreen finalize` scales it to zero")
+        if k.get("overdue"):
+            lines.append(f"  kept warm: {k['color']}'s window ended at {k['until']}; the next release, rollback "
+                         "or swap scales it to zero first (`bluegreen finalize` does it now)")
+        else:
+            lines.append(f"  kept warm: {k['color']} runs detached for an instant `bluegreen rollback`"
+                         f" until {k['until']}; then the next bluegreen command scales it to zero "
+                         "(`bluegreen finalize` does it now)")
     if doc["in_flight"]:
         f = doc["in_flight"]
         lines.append(f"  run: {f['kind']} run {f['run_id']} is {f['state']} at {f['last_step'] or 'start'}"

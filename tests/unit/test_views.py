@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 from pathlib import Path
 
@@ -248,8 +250,15 @@ def test_status_says_until_when_the_old_color_is_kept_warm(group, observed):
     # green serves; blue still runs, detached, after a --keep-old release
     s = situation(observed(group(BLUE, 2), group(GREEN, 2, attached=True, ami=NEW)), GREEN, GREEN)
     doc = views.status_document(s, "web", None, _kept_warm_run())
-    assert doc["kept_warm"] == {"color": "blue", "run_id": "r1", "until": "2026-11-21T21:10:00+00:00"}
-    assert "kept warm: blue" in views.status_text(doc) and "finalize" in views.status_text(doc)
+    assert doc["kept_warm"] == {"color": "blue", "run_id": "r1", "until": "2026-11-21T21:10:00+00:00",
+                                "overdue": True}  # that date has passed
+    assert "blue's window ended at 2026-11-21T21:10:00+00:00; the next release, rollback or swap scales it" \
+        in views.status_text(doc)
+    during = dt.datetime(2026, 11, 21, 21, 5, tzinfo=dt.timezone.utc)
+    doc["kept_warm"] = views.kept_warm(s, _kept_warm_run(), now=during)
+    assert doc["kept_warm"]["overdue"] is False
+    assert "kept warm: blue runs detached for an instant `bluegreen rollback` until 2026-11-21T21:10:00+00:00" \
+        in views.status_text(doc)
 
 
 def test_nothing_kept_warm_without_keep_old_or_when_the_idle_color_is_at_zero(group, observed):
