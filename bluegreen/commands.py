@@ -390,7 +390,9 @@ def abort(app: App) -> None:
         execute(switch, decision.steps(ActionKind.RUN), finish=False)
         app.journal.event(Event.ABORTED, by="abort", switch_back=True)
     app.reporter.info(f"run {run.run_id} finished with {plan.live} kept warm; switching back to it")
-    rollback(app, dry_run=False)
+    rollback(app, dry_run=False, enforce_deadline=False)
+    # The aborted color must not stay warm: the end state is the one before the release.
+    finalize(app)
     app.reporter.ok(f"Aborted: {plan.live} serves as before")
 
 

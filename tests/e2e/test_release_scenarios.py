@@ -255,14 +255,15 @@ def _kill_after(app, step: Step) -> None:
 # (step the kill follows, what the operator does next), one per phase of the release: before any
 # change (suspend), after Terraform applied the idle color (apply-idle), with both colors attached
 # and the old one half gone (standby: the hardest undo), at the commit point (detach: abort
-# refuses) and after Terraform recorded the new live color (scale-old). Killing after attach-new
-# or wait-drained adds ~20 s each and exercises the same undo (attach-new's, in the never-healthy
-# scenario) or the same resume path (detach's). Every resume and abort runs in a new App.
+# finishes the run keeping the old color warm, then switches back to it) and after Terraform
+# recorded the new live color (scale-old). Killing after attach-new or wait-drained exercises the
+# same undo (attach-new's, in the never-healthy scenario) or the same resume path (detach's); the
+# unit tier's crash matrix tries every step. Every resume and abort runs in a new App.
 KILLS = [
     (Step.SUSPEND, "abort"),
     (Step.APPLY_IDLE, "resume"),
     (Step.STANDBY, "abort"),
-    (Step.DETACH, "abort-refused-then-resume"),
+    (Step.DETACH, "abort-after-commit"),
     (Step.SCALE_OLD, "resume"),
 ]
 
@@ -291,13 +292,14 @@ def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
             assert after.outcome == "aborted"
             assert set(after.compensated) == set(after.started)
             expected_live = live
+        elif action == "abort-after-commit":
+            assert COMMIT_POINT in run.completed
+            commands.abort(operator)
+            # the run was finished keeping the old color warm, then a rollback run switched back
+            after = last_run(operator)
+            assert after.kind == "rollback" and after.outcome == "completed"
+            expected_live = live
         else:
-            if action == "abort-refused-then-resume":
-                with pytest.raises(StateMismatchError) as info:
-                    commands.abort(operator)
-                assert info.value.exit_code == ExitCode.STATE_MISMATCH
-                assert "point of no return" in str(info.value)
-                assert last_run(operator).in_flight  # refused without touching anything
             commands.resume(operator)
             after = last_run(operator)
             assert after.outcome == "completed"
@@ -305,8 +307,13 @@ def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
             expected_live = live.other()
     assert operator.lease.read() is None
     s = assert_one_live(operator, expected_live)
-    if expected_live is live:
+    if action == "abort":
         assert operator.stack.committed_text() == before
+        assert_plan_clean(operator)
+    elif action == "abort-after-commit":
+        aborted = s.observed.group(live.other())
+        assert not aborted.instances and aborted.desired_capacity == 0  # not left warm
+        assert s.tfvars.colors[live].ami != ami
         assert_plan_clean(operator)
     else:
         assert s.tfvars.colors[expected_live].ami == ami
