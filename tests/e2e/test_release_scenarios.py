@@ -76,8 +76,9 @@ def scenario(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Scenario]:
         recover(lab)
 
 
-def _release(app, ami: str, *, keep_old: bool = False, size: int | None = None):
-    return commands.release(app, ami=ami, manifest=None, size=size, keep_old=keep_old, dry_run=False)
+def _release(app, ami: str, *, keep_old: bool = False, size: int | None = None, wait: bool = False):
+    return commands.release(app, ami=ami, manifest=None, size=size, keep_old=keep_old, dry_run=False,
+                            wait=wait)
 
 
 def _size(app, color: Color) -> int:
@@ -417,6 +418,43 @@ def test_keep_old_then_warm_rollback(scenario: Scenario) -> None:
     # The rollback scaled the other color to zero already: finalize has nothing to do. (Its
     # real path, a kept color scaled to zero through Terraform, runs in test_release_elb.py.)
     assert commands.finalize(app) is False
+
+
+def test_keep_old_window_watched_in_the_foreground_then_scaled_to_zero(scenario: Scenario) -> None:
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=3))
+    live = live_of(app)
+    size = _size(app, live)
+    ami = lab.bake("v-keep-old-watched")
+    started = time.monotonic()
+    with serving_invariant(lab, app, size):
+        plan = _release(app, ami, keep_old=True, wait=True)
+    assert time.monotonic() - started >= 3  # it held the window
+    s = assert_one_live(app, plan.target)  # idle at zero: the window ended through Terraform
+    assert s.tfvars.colors[live].size == 0
+    assert "keep-old window of 3s is over" in " ".join(e.get("message", "") for e in app.reporter.events)
+    assert_plan_clean(app)
+
+
+def test_keep_old_window_flips_back_when_the_new_color_fails(scenario: Scenario) -> None:
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=60))
+    live = live_of(app)
+    size = _size(app, live)
+    ami = lab.bake("v-keep-old-fails")
+    # Healthy through wait-healthy and the 2 s verify window, then it fails in the kept window.
+    lab.health.set_ami(ami, degrades(healthy_for=6))
+    started = time.monotonic()
+    with serving_invariant(lab, app, size):
+        with pytest.raises(RolledBackError) as info:
+            _release(app, ami, keep_old=True, wait=True)
+    assert "failed during the keep-old window" in str(info.value)
+    assert info.value.exit_code == ExitCode.ROLLED_BACK
+    assert time.monotonic() - started < 45  # flipped back long before the 60 s window ended
+    run = last_run(app)
+    assert run.kind == "rollback" and run.outcome == "completed"
+    s = assert_one_live(app, live)
+    assert s.tfvars.colors[live].ami != ami
 
 
 # -- status: both colors attached -------------------------------------------------------------
