@@ -164,6 +164,11 @@ def release(
         typer.Option("--keep-old", metavar="DURATION",
                      help="Keep the old color running (detached) this long for an instant rollback: 600, 90s, 10m, 2h."),
     ] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="With --keep-old: do not watch the window in the foreground; the first "
+                     "release, rollback or swap after it ends scales the old color to zero."),
+    ] = False,
     dry_run: DryRunOpt = False,
     config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
     terraform_bin: TerraformBinOpt = None,
@@ -175,7 +180,8 @@ def release(
 
     def body(a: App) -> None:
         commands.release(a, ami=ami, manifest=packer_manifest, size=size,
-                         keep_old=bool(a.settings.release.keep_old_seconds), dry_run=dry_run)
+                         keep_old=bool(a.settings.release.keep_old_seconds), dry_run=dry_run,
+                         wait=not no_wait)
 
     def adjust(settings: Settings) -> Settings:
         if keep_old is None:

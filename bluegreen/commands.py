@@ -12,23 +12,22 @@ from typing import Any, Iterator
 
 from . import health, packer, tfvars
 from .app import App
-from .errors import InputError, StateMismatchError
-from .journal import RunView
+from .errors import InputError, RolledBackError, StateMismatchError
+from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
+from .runstate import Event, RunData, RunHeader, RunState, RunView
 from .model import Color, ColorVars, Observed, StackOutputs, TfVars
 from .plan import (
     LiveAssessment,
     Mode,
     ReleasePlan,
-    Step,
     SwitchIntent,
     assess_live,
-    committed,
     plan_switch,
-    remaining_steps,
 )
 from .release import Deps, Switch, attach, compensate, execute
 from .smoke import http_smoke
 from .stack import Preview
+from .waits import WaitFailed
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -86,6 +85,7 @@ def observe(app: App) -> Situation:
 
 
 def in_flight(app: App) -> RunView | None:
+    """The last run if it is not final (whatever stopped it: a crash, a signal, a failed undo)."""
     run = app.journal.last_run()
     return run if run is not None and run.in_flight else None
 
@@ -93,10 +93,9 @@ def in_flight(app: App) -> RunView | None:
 def refuse_if_in_flight(app: App) -> None:
     run = in_flight(app)
     if run is not None:
-        at = run.started[-1].value if run.started else "start"
         raise StateMismatchError(
-            f"{run.kind} run {run.run_id} is still in flight (stopped at {at})",
-            hint="`bluegreen resume` continues it, `bluegreen abort` undoes it",
+            f"{run.kind} run {run.run_id} is {run.state} (at {run.at})",
+            hint=run.next_command,
         )
 
 
@@ -116,7 +115,10 @@ def held_lease(app: App, run_id: str) -> Iterator[Any]:
             last[0] = app.clock.now()
 
     try:
-        yield renew
+        # While the lease is held a run may be changing AWS: the first signal only asks it to
+        # stop at the next safe point (journaled, nothing undone); a second one stops at once.
+        with app.stop.deferred():
+            yield renew
     finally:
         app.lease.release()
 
@@ -159,22 +161,24 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
             rep.info(f"would {number:2d}. {step.value}: {plan.reason(step)}")
         rep.ok("DRY RUN OK")
         return plan
-    refuse_if_in_flight(app)
+    # The lease first, then the in-flight check: a process that loses the race for the lease
+    # must hear "locked" (exit 9), not a state mismatch caused by the winner's fresh run.
     with held_lease(app, run_id) as renew:
+        refuse_if_in_flight(app)
         # Observe again under the lease: another run may have finished just before we took it.
         situation = observe(app)
         plan = plan_switch(situation.observed, situation.assessment, intent, target_ami)
-        header = {
-            "mode": plan.mode.value,
-            "live": plan.live.value,
-            "target": plan.target.value,
-            "size": plan.size,
-            "ami": plan.ami,
-            "steps": [s.value for s in plan.steps],
-            "restore_text": _restore_text(app, situation),
-            "release_label": _release_label(plan.mode, run_id),
-            "keep_old_seconds": app.settings.release.keep_old_seconds if intent.keep_old else 0,
-        }
+        header = RunHeader(
+            mode=plan.mode,
+            live=plan.live,
+            target=plan.target,
+            size=plan.size,
+            ami=plan.ami,
+            steps=plan.steps,
+            restore_text=_restore_text(app, situation),
+            release_label=_release_label(plan.mode, run_id),
+            keep_old_seconds=app.settings.release.keep_old_seconds if intent.keep_old else 0,
+        )
         app.journal.begin(run_id, plan.mode.value, header)
         switch = _switch(app, plan, situation.outputs, run_id, header, renew)
         execute(switch, plan.steps)
@@ -182,8 +186,8 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
     return plan
 
 
-def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, header: dict,
-            renew, prior=None) -> Switch:
+def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, header: RunHeader,
+            renew, prior: RunData | None = None) -> Switch:
     smoke_url = app.settings.release.smoke_url
     deps = Deps(
         settings=app.settings,
@@ -194,24 +198,14 @@ def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, hea
         waiter=app.waiter(on_tick=renew),
         reporter=app.reporter,
         smoke=(lambda: http_smoke(smoke_url)) if smoke_url else None,
+        stop=app.stop,
     )
     return Switch(
         deps, plan, outputs,
         run_id=run_id,
-        restore_text=header["restore_text"],
-        release_label=header["release_label"],
+        restore_text=header.restore_text,
+        release_label=header.release_label,
         prior=prior,
-    )
-
-
-def _plan_from_header(header: dict) -> ReleasePlan:
-    return ReleasePlan(
-        mode=Mode(header["mode"]),
-        live=Color(header["live"]),
-        target=Color(header["target"]),
-        size=int(header["size"]),
-        ami=header["ami"],
-        steps=tuple(Step(s) for s in header["steps"]),
     )
 
 
@@ -229,16 +223,71 @@ def _summary(app: App, plan: ReleasePlan) -> None:
 
 
 def release(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
-            keep_old: bool, dry_run: bool) -> ReleasePlan:
+            keep_old: bool, dry_run: bool, wait: bool = True) -> ReleasePlan:
     ami = resolve_ami(app, ami, manifest)
     if size is not None and size < 1:
         raise InputError(f"--size {size}: must be at least 1")
+    if not dry_run:
+        finalize_if_due(app)
     intent = SwitchIntent(Mode.RELEASE, ami=ami, size=size, keep_old=keep_old,
                           smoke=bool(app.settings.release.smoke_url))
-    return run_switch(app, intent, ami, dry_run=dry_run)
+    plan = run_switch(app, intent, ami, dry_run=dry_run)
+    seconds = app.settings.release.keep_old_seconds
+    if keep_old and seconds and wait and not dry_run:
+        watch_kept_warm(app, plan, seconds)
+    return plan
+
+
+# -- the keep-old window -----------------------------------------------------------------------
+
+
+def watch_kept_warm(app: App, plan: ReleasePlan, seconds: int) -> None:
+    """Hold the old color warm for the window while watching the new one; flip back at once if
+    it fails; at the end scale the old color to zero through Terraform. A stop (Ctrl-C, CI
+    cancel) leaves it warm: the next release, rollback or swap after the deadline scales it."""
+    new, old = plan.target, plan.live
+    threshold = app.settings.release.healthy_threshold
+    app.reporter.info(f"keeping {old} warm for {seconds}s while watching {new}; if {new} fails, traffic "
+                      f"flips back to {old} at once", color=old.value)
+    outputs = app.stack.outputs()
+    try:
+        with held_lease(app, new_run_id()) as renew:
+            ids = health.in_service_ids(app.autoscaling.describe_group(outputs.asg_names[new]))
+            app.waiter(on_tick=renew).hold(
+                f"watch {new} while {old} is kept warm (>= {threshold:.0%} healthy)",
+                lambda: health.targets_health(app.traffic.describe_traffic(), ids, threshold),
+                seconds=seconds,
+                color=new.value,
+            )
+    except WaitFailed as failure:
+        app.reporter.error(f"{new} failed during the keep-old window: {failure}; flipping back to {old}")
+        rollback(app, dry_run=False, enforce_deadline=False)
+        raise RolledBackError(
+            f"{new} failed during the keep-old window ({failure}); rolled back, {old} serves"
+        ) from None
+    app.reporter.info(f"the keep-old window of {seconds}s is over", color=old.value)
+    finalize(app)
+
+
+def finalize_if_due(app: App) -> bool:
+    """The deferred end of a keep-old window: scale the kept color to zero before anything else,
+    once its deadline has passed. ``True`` if it did."""
+    last = app.journal.last_run()
+    until = last.warm_until if last is not None else None
+    if until is None or dt.datetime.now(dt.timezone.utc) < until:
+        return False
+    situation = observe(app)
+    live = situation.assessment.live
+    if live is None or not situation.observed.group(live.other()).instances:
+        return False
+    app.reporter.info(f"the keep-old window of run {last.run_id} ended at {until.isoformat(timespec='seconds')}: "
+                      f"scaling {live.other()} to zero first", color=live.other().value)
+    return finalize(app)
 
 
 def swap(app: App, *, dry_run: bool) -> ReleasePlan:
+    if not dry_run:
+        finalize_if_due(app)
     situation = observe(app)
     live = situation.assessment.live
     if live is None:
@@ -248,9 +297,12 @@ def swap(app: App, *, dry_run: bool) -> ReleasePlan:
     return run_switch(app, intent, target_ami, dry_run=dry_run)
 
 
-def rollback(app: App, *, dry_run: bool) -> ReleasePlan:
+def rollback(app: App, *, dry_run: bool, enforce_deadline: bool = True) -> ReleasePlan:
     """Back to the previous color: in seconds while it still runs (no Terraform on the critical
-    path), otherwise a release of its AMI, which Terraform still records."""
+    path), otherwise a release of its AMI, which Terraform still records. After a keep-old
+    window has ended the old color is scaled to zero first: the window is the promise."""
+    if enforce_deadline and not dry_run:
+        finalize_if_due(app)
     situation = observe(app)
     live = situation.assessment.live
     if live is None:
@@ -265,45 +317,82 @@ def rollback(app: App, *, dry_run: bool) -> ReleasePlan:
     return release(app, ami=previous_ami, manifest=None, size=None, keep_old=False, dry_run=dry_run)
 
 
-def resume(app: App) -> None:
+def _stalled_run(app: App, command: str) -> RunView:
     run = in_flight(app)
     if run is None:
-        raise StateMismatchError("no run is in flight; nothing to resume", hint="`bluegreen status` shows the state")
-    if run.compensated:
-        raise StateMismatchError(
-            f"run {run.run_id} was partly undone already", hint="`bluegreen abort` finishes the undo"
-        )
-    plan = _plan_from_header(run.header)
+        last = app.journal.last_run()
+        said = f"the last run {last.run_id} is {last.state}" if last else "no run is recorded"
+        hint = ("`bluegreen status` shows the state" if command == "resume"
+                else "`bluegreen rollback` returns to the previous color")
+        raise StateMismatchError(f"nothing to {command}: {said}", hint=hint)
+    return run
+
+
+def _world(app: App, run: RunView, outputs: StackOutputs) -> World:
+    return World(
+        groups={c: app.autoscaling.describe_group(outputs.asg_names[c]) for c in Color},
+        traffic_kind=outputs.traffic_kind,
+        traffic_name=outputs.traffic_name,
+    )
+
+
+def _decide(app: App, run: RunView, outputs: StackOutputs, command: str) -> Decision:
+    """The pure decision, printed before anything is touched."""
+    decide = decide_resume if command == "resume" else decide_abort
+    try:
+        decision = decide(run, _world(app, run, outputs))
+    except Unfixable as exc:
+        raise StateMismatchError(str(exc)) from None
+    rep = app.reporter
+    rep.info(f"{command} {run.kind} run {run.run_id} ({run.header.live} -> {run.header.target}), "
+             f"{run.state} at {run.at}" + (f": {run.error}" if run.error else ""))
+    for number, action in enumerate(decision.actions, start=1):
+        rep.info(f"  {number}. {action.line()}")
+    if not decision.actions:
+        rep.info("  nothing left to do but record the outcome")
+    return decision
+
+
+def resume(app: App) -> None:
+    """Continue a stalled run forward from its journal and what AWS shows now."""
+    run = _stalled_run(app, "resume")
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
+        run = _stalled_run(app, "resume")  # again under the lease: the holder may have finished it
+        decision = _decide(app, run, outputs, "resume")
         app.journal.adopt(run)
+        app.journal.event(Event.RESUMED, by="resume")
+        plan = run.header.plan()
         switch = _switch(app, plan, outputs, run.run_id, run.header, renew, prior=run.data)
-        remaining = remaining_steps(plan.steps, set(run.completed))
-        app.reporter.info(
-            f"Resuming {plan.mode.value} {plan.live} -> {plan.target} (run {run.run_id}) at "
-            f"{remaining[0].value if remaining else 'the end'}"
-        )
-        execute(switch, remaining)
+        execute(switch, decision.steps(ActionKind.RUN))
     _summary(app, plan)
 
 
 def abort(app: App) -> None:
-    run = in_flight(app)
-    if run is None:
-        raise StateMismatchError("no run is in flight; nothing to abort", hint="`bluegreen rollback` returns to the previous color")
-    plan = _plan_from_header(run.header)
-    if committed(set(run.completed)):
-        raise StateMismatchError(
-            f"run {run.run_id} is past the point of no return: {plan.target} already serves alone",
-            hint="`bluegreen resume` finishes it; then `bluegreen rollback` if you want the old color back",
-        )
+    """Put traffic back on the color that served before the run: undo its steps before the
+    commit point; after it, finish the run keeping the old color warm, then switch back to it."""
+    run = _stalled_run(app, "abort")
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
+        run = _stalled_run(app, "abort")
+        decision = _decide(app, run, outputs, "abort")
         app.journal.adopt(run)
+        plan = run.header.plan()
         switch = _switch(app, plan, outputs, run.run_id, run.header, renew, prior=run.data)
-        app.reporter.info(f"Aborting {plan.mode.value} {plan.live} -> {plan.target} (run {run.run_id})")
-        compensate(switch, run)
-        app.journal.finish("aborted")
+        if not decision.switch_back:
+            if run.state is not RunState.ROLLING_BACK:
+                app.journal.event(Event.ROLLING_BACK, by="abort")
+            compensate(switch, app.journal.last_run() or run)
+            app.journal.event(Event.ABORTED, by="abort")
+            app.reporter.ok(f"Aborted: {plan.live} serves as before")
+            return
+        app.journal.event(Event.RESUMED, by="abort")
+        execute(switch, decision.steps(ActionKind.RUN), finish=False)
+        app.journal.event(Event.ABORTED, by="abort", switch_back=True)
+    app.reporter.info(f"run {run.run_id} finished with {plan.live} kept warm; switching back to it")
+    rollback(app, dry_run=False, enforce_deadline=False)
+    # The aborted color must not stay warm: the end state is the one before the release.
+    finalize(app)
     app.reporter.ok(f"Aborted: {plan.live} serves as before")
 
 

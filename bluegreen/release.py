@@ -17,12 +17,11 @@ from .errors import (
     BlastRadiusError,
     BluegreenError,
     NeedsOperatorError,
-    ReleaseInterrupted,
     RolledBackError,
     StateMismatchError,
 )
 from .health import Verdict
-from .journal import Journal, RunView
+from .journal import Journal
 from .model import (
     ENTERING_STANDBY,
     IN_SERVICE,
@@ -35,10 +34,12 @@ from .model import (
     TrafficKind,
     TrafficState,
 )
-from .plan import COMMIT_POINT, REASONS, ReleasePlan, Step
+from .plan import REASONS, ReleasePlan, Step
 from .ports import AutoScaling, LoadBalancer
 from .report import Reporter
+from .runstate import Event, RunData, RunView
 from .stack import Stack
+from .stop import LeaseLost, RunStopped, StopToken
 from .waits import Waiter, WaitFailed
 
 
@@ -52,6 +53,7 @@ class Deps:
     waiter: Waiter
     reporter: Reporter
     smoke: Callable[[], Verdict] | None = None
+    stop: StopToken | None = None  # a signal or a lost lease: checked at every step boundary
 
 
 class Switch:
@@ -66,7 +68,7 @@ class Switch:
         run_id: str,
         restore_text: str,
         release_label: str,
-        prior: dict[Step, dict[str, Any]] | None = None,
+        prior: RunData | None = None,
     ) -> None:
         self.d = deps
         self.plan = plan
@@ -74,7 +76,7 @@ class Switch:
         self.run_id = run_id
         self.restore_text = restore_text  # the tfvars to put back if this run is undone
         self.release_label = release_label
-        self.data: dict[Step, dict[str, Any]] = {k: dict(v) for k, v in (prior or {}).items()}
+        self.data = prior.copy() if prior is not None else RunData()
         self._first_unhealthy: dict[str, float] = {}
 
     # -- observation -------------------------------------------------------------------------
@@ -98,11 +100,13 @@ class Switch:
 
     def run(self, steps: tuple[Step, ...]) -> None:
         for step in steps:
+            if self.d.stop is not None:
+                self.d.stop.check()  # a step boundary is the safest place to stop
             color = self._color_of(step)
             self.d.reporter.step(step.value, REASONS[step], color=color)
             self.d.journal.started(step)
             result = getattr(self, "do_" + step.name.lower())() or {}
-            self.data.setdefault(step, {}).update(result)
+            self.data.merge(result)
             self.d.journal.completed(step, **result)
 
     def _color_of(self, step: Step) -> str | None:
@@ -115,14 +119,14 @@ class Switch:
         return self.plan.target.value
 
     def note(self, step: Step, **data: Any) -> None:
-        self.data.setdefault(step, {}).update(data)
+        self.data.merge(data)
         self.d.journal.note(step, **data)
 
     # -- steps -------------------------------------------------------------------------------
 
     def do_suspend(self) -> dict[str, Any]:
         # A group may carry suspensions of its own: suspend (and later resume) only ours.
-        mine: dict[str, list[str]] = dict(self.data.get(Step.SUSPEND, {}).get("suspended", {}))
+        mine: dict[str, list[str]] = {k: list(v) for k, v in self.data.suspended.items()}
         for color in Color:
             group = self.group(color)
             new = [p for p in RELEASE_SUSPENDED_PROCESSES if p not in group.suspended_processes]
@@ -200,7 +204,7 @@ class Switch:
 
     def do_lower_min(self) -> dict[str, Any]:
         live = self.group(self.plan.live)
-        old_min = self.data.get(Step.LOWER_MIN, {}).get("old_min", live.min_size)
+        old_min = self.data.old_min if self.data.old_min is not None else live.min_size
         self.note(Step.LOWER_MIN, old_min=old_min)
         if live.min_size > 0:
             # EnterStandby may decrement desired capacity only while desired-1 >= MinSize.
@@ -210,7 +214,7 @@ class Switch:
     def do_standby(self) -> dict[str, Any]:
         live = self.group(self.plan.live)
         ids = [i.id for i in live.in_service]
-        known = self.data.get(Step.STANDBY, {}).get("standby_ids", [])
+        known = self.data.standby_ids
         standby_ids = sorted(set(known) | set(ids))
         self.note(Step.STANDBY, standby_ids=standby_ids)
         if ids:
@@ -219,7 +223,7 @@ class Switch:
 
     def do_wait_drained(self) -> None:
         live_color = self.plan.live
-        ids = self.data.get(Step.STANDBY, {}).get("standby_ids", [])
+        ids = self.data.standby_ids
         delay = self.traffic().deregistration_delay_seconds
 
         def probe() -> Verdict:
@@ -251,7 +255,7 @@ class Switch:
         # ExitStandby is asynchronous: an instance reads Pending before InService. Wait for
         # InService, not merely "out of Standby": keep-old counts these instances and a warm
         # rollback needs them InService.
-        back = set(self.data.get(Step.STANDBY, {}).get("standby_ids", [])) | set(ids)
+        back = set(self.data.standby_ids) | set(ids)
 
         def probe() -> Verdict:
             on_the_way = [i.id for i in self.group(live_color).instances
@@ -310,7 +314,7 @@ class Switch:
         self._resume_ours()
 
     def undo_apply_idle(self) -> None:
-        if not self.data.get(Step.APPLY_IDLE, {}).get("applying"):
+        if not self.data.applying:
             return  # refused before applying (e.g. the blast-radius check): nothing changed
         # Back to the variables the run started from: the idle color at its old AMI and size.
         self.d.stack.restore(self.restore_text, self.plan.target, f"{self.run_id}-undo-apply")
@@ -327,7 +331,7 @@ class Switch:
         )
 
     def undo_lower_min(self) -> None:
-        old_min = self.data.get(Step.LOWER_MIN, {}).get("old_min")
+        old_min = self.data.old_min
         group = self.group(self.plan.live)
         if old_min is not None and group.min_size != old_min:
             self.d.autoscaling.set_min_size(group.name, old_min)
@@ -376,8 +380,7 @@ class Switch:
             detach(self.d.autoscaling, self.outputs, color)
 
     def _resume_ours(self) -> None:
-        suspended = self.data.get(Step.SUSPEND, {}).get("suspended", {})
-        for color_name, processes in suspended.items():
+        for color_name, processes in self.data.suspended.items():
             if processes:
                 self.d.autoscaling.resume_processes(self.outputs.asg_names[Color(color_name)], processes)
 
@@ -425,58 +428,79 @@ def detach(autoscaling: AutoScaling, outputs: StackOutputs, color: Color) -> Non
 # -- running a switch with compensation -------------------------------------------------------
 
 
-def execute(switch: Switch, steps: tuple[Step, ...]) -> None:
-    """Run ``steps``; on failure before the commit point undo everything this run started."""
+def execute(switch: Switch, steps: tuple[Step, ...], *, finish: bool = True) -> None:
+    """Run ``steps``. On a failure before the commit point undo everything this run started; after
+    it, stop in needs-operator (the new color serves; undoing would take traffic from it). A stop
+    (signal, lost lease) is journaled and re-raised: it never undoes anything. ``finish=False``
+    leaves the run's final record to the caller (abort's switch back)."""
     d, plan = switch.d, switch.plan
     what = f"{plan.mode.value} {plan.live} -> {plan.target}"
     try:
         switch.run(steps)
-    except KeyboardInterrupt:
-        run = d.journal.last_run()
-        at = run.started[-1].value if run and run.started else "start"
-        d.reporter.error(f"interrupted during {at}")
-        raise ReleaseInterrupted(
-            f"{what} interrupted during {at}; nothing was undone",
-            hint="`bluegreen resume` continues it, `bluegreen abort` undoes it",
-        ) from None
+    except RunStopped as stop:
+        _journal_stop(switch, stop)
+        raise
     except Exception as exc:  # noqa: BLE001 - every failure must reach compensation
         run = d.journal.last_run()
         assert run is not None
         failed_at = run.started[-1] if run.started else None
         message = _describe(exc)
         d.reporter.error(f"{what} failed at {failed_at}: {message}")
-        if COMMIT_POINT in run.completed:
-            d.journal.finish("needs-operator", error=message)
+        if run.committed:
+            d.journal.event(Event.NEEDS_OPERATOR, error=message, failed_at=str(failed_at))
             raise NeedsOperatorError(
                 f"{what} failed at {failed_at} after {plan.target} took over traffic: {message}; "
                 f"{plan.target} serves",
-                hint="`bluegreen resume` finishes the remaining steps",
+                hint="fix the cause, then `bluegreen resume` finishes the remaining steps or "
+                "`bluegreen abort` switches back to " + str(plan.live),
             ) from exc
-        compensate(switch, run)
-        d.journal.finish("rolled-back", error=message, failed_at=str(failed_at))
+        d.journal.event(Event.ROLLING_BACK, error=message, failed_at=str(failed_at))
+        compensate(switch, d.journal.last_run() or run)
+        d.journal.event(Event.ROLLED_BACK, error=message, failed_at=str(failed_at))
         if isinstance(exc, BlastRadiusError):
             raise
         raise RolledBackError(
             f"{what} failed at {failed_at}: {message}; rolled back, {plan.live} serves as before"
         ) from exc
-    d.journal.finish("completed")
+    if finish:
+        d.journal.event(Event.COMPLETED)
 
 
 def compensate(switch: Switch, run: RunView) -> None:
-    """Undo, in reverse, every step ``run`` started and has not undone yet."""
+    """Undo, in reverse, every step ``run`` started and has not undone yet. The caller has put the
+    run in rolling-back. An undo that fails leaves the run in needs-operator, from which `abort`
+    retries the undo where it stopped and `resume` goes forward again."""
     d = switch.d
-    switch.data.update({k: dict(v) for k, v in run.data.items() if k not in switch.data})
     for step in reversed(run.started):
         if step in run.compensated:
             continue
         try:
+            if d.stop is not None:
+                d.stop.check()
             switch.undo(step)
+        except RunStopped as stop:
+            _journal_stop(switch, stop)
+            raise
         except Exception as exc:  # noqa: BLE001
-            d.journal.finish("needs-operator", error=_describe(exc), undo_failed_at=step.value)
+            d.journal.event(Event.NEEDS_OPERATOR, error=_describe(exc), undo_failed_at=step.value)
             raise NeedsOperatorError(
                 f"undo of {step.value} failed: {_describe(exc)}; {_state_line(switch)}",
-                hint="fix the cause, then `bluegreen abort` retries the undo from where it stopped",
+                hint="fix the cause, then `bluegreen abort` retries the undo from where it stopped "
+                "(or `bluegreen resume` goes forward again)",
             ) from exc
+
+
+def _journal_stop(switch: Switch, stop: RunStopped) -> None:
+    """Record why the run stopped; nothing is undone. Best effort: the stop must reach the user
+    even when the journal cannot be written (the lease may be lost because S3 is unreachable)."""
+    event = Event.LEASE_LOST if isinstance(stop, LeaseLost) else Event.INTERRUPTED
+    try:
+        run = switch.d.journal.last_run()
+        at = run.at if run is not None else "start"
+        switch.d.reporter.error(f"{switch.plan.mode.value} stopped during {at}: {stop.message}; nothing was undone")
+        switch.d.journal.event(event, error=stop.message, at=at)
+    except Exception as exc:  # noqa: BLE001
+        switch.d.reporter.warn(f"could not journal the stop: {_describe(exc)}")
 
 
 def _describe(exc: BaseException) -> str:

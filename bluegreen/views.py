@@ -15,20 +15,19 @@ from .stack import Preview
 # -- status ------------------------------------------------------------------------------------
 
 
-def kept_warm(situation: Situation, last_run: RunView | None) -> dict[str, Any] | None:
-    """The idle color still running, detached, after a ``--keep-old`` release: until when."""
+def kept_warm(situation: Situation, last_run: RunView | None, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The idle color still running, detached, after a ``--keep-old`` release: until when, and
+    whether the window is over (the next release, rollback or swap scales it to zero first)."""
     live = situation.assessment.live
-    if live is None or last_run is None or last_run.outcome != "completed":
+    until = last_run.warm_until if last_run is not None else None
+    if live is None or until is None:
         return None
-    seconds = int(last_run.header.get("keep_old_seconds") or 0)
     idle = situation.observed.group(live.other())
-    if not seconds or not idle.instances or situation.observed.attached(live.other()):
+    if not idle.instances or situation.observed.attached(live.other()):
         return None
-    until = None
-    if last_run.finished_at:
-        finished = dt.datetime.fromisoformat(last_run.finished_at.replace("Z", "+00:00"))
-        until = (finished + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")
-    return {"color": live.other().value, "run_id": last_run.run_id, "until": until}
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return {"color": live.other().value, "run_id": last_run.run_id,
+            "until": until.isoformat(timespec="seconds"), "overdue": now >= until}
 
 
 def status_document(situation: Situation, service: str, run: RunView | None,
@@ -72,6 +71,9 @@ def status_document(situation: Situation, service: str, run: RunView | None,
             "run_id": run.run_id,
             "kind": run.kind,
             "last_step": run.started[-1].value if run.started else None,
+            "state": run.state.value,
+            "error": run.error,
+            "next": run.next_command,
         },
     }
 
@@ -86,12 +88,18 @@ def status_text(doc: dict[str, Any]) -> str:
     lines.append(f"  terraform: tfvars live_color={doc['tfvars_live']}, output live_color={doc['outputs_live']}")
     if doc.get("kept_warm"):
         k = doc["kept_warm"]
-        lines.append(f"  kept warm: {k['color']} runs detached for an instant `bluegreen rollback`"
-                     f" until {k['until'] or '?'}; `bluegreen finalize` scales it to zero")
+        if k.get("overdue"):
+            lines.append(f"  kept warm: {k['color']}'s window ended at {k['until']}; the next release, rollback "
+                         "or swap scales it to zero first (`bluegreen finalize` does it now)")
+        else:
+            lines.append(f"  kept warm: {k['color']} runs detached for an instant `bluegreen rollback`"
+                         f" until {k['until']}; then the next bluegreen command scales it to zero "
+                         "(`bluegreen finalize` does it now)")
     if doc["in_flight"]:
         f = doc["in_flight"]
-        lines.append(f"  in flight: {f['kind']} run {f['run_id']} stopped at {f['last_step']} "
-                     "(`bluegreen resume` or `bluegreen abort`)")
+        lines.append(f"  run: {f['kind']} run {f['run_id']} is {f['state']} at {f['last_step'] or 'start'}"
+                     + (f" ({f['error']})" if f.get("error") else ""))
+        lines.append(f"  next: {f['next']}")
     header = f"  {'color':6} {'asg':22} {'ami (configured)':23} {'launch template':26} {'min/des/max':11} {'instances':24} {'targets':22} attached"
     lines.append(header)
     for color, c in doc["colors"].items():

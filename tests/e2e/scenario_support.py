@@ -188,7 +188,7 @@ def assert_confirmed_clean(app: App) -> None:
 
 
 def steps_of(run: RunView) -> list[Step]:
-    return [Step(s) for s in run.header["steps"]]
+    return list(run.header.steps)
 
 
 def recover(lab: Lab) -> None:

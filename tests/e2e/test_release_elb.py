@@ -66,7 +66,8 @@ def test_classic_elb_release_then_keep_old_and_finalize(elb_lab: Lab) -> None:
     app = lab.app(Reporter(service=SERVICE), settings=lab.settings().replace("release", keep_old_seconds=600))
     ami2 = lab.bake("v-elb-2")
     with serving_invariant(lab, app, size):
-        plan2 = commands.release(app, ami=ami2, manifest=None, size=None, keep_old=True, dry_run=False)
+        plan2 = commands.release(app, ami=ami2, manifest=None, size=None, keep_old=True, dry_run=False,
+                                 wait=False)
         assert Step.KEEP_OLD in steps_of(last_run(app))
         s = assert_one_live(app, plan2.target, idle_at_zero=False)
         assert len(s.observed.group(plan2.live).in_service) == size  # warm, detached

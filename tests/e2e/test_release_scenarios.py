@@ -76,8 +76,9 @@ def scenario(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Scenario]:
         recover(lab)
 
 
-def _release(app, ami: str, *, keep_old: bool = False, size: int | None = None):
-    return commands.release(app, ami=ami, manifest=None, size=size, keep_old=keep_old, dry_run=False)
+def _release(app, ami: str, *, keep_old: bool = False, size: int | None = None, wait: bool = False):
+    return commands.release(app, ami=ami, manifest=None, size=size, keep_old=keep_old, dry_run=False,
+                            wait=wait)
 
 
 def _size(app, color: Color) -> int:
@@ -255,14 +256,15 @@ def _kill_after(app, step: Step) -> None:
 # (step the kill follows, what the operator does next), one per phase of the release: before any
 # change (suspend), after Terraform applied the idle color (apply-idle), with both colors attached
 # and the old one half gone (standby: the hardest undo), at the commit point (detach: abort
-# refuses) and after Terraform recorded the new live color (scale-old). Killing after attach-new
-# or wait-drained adds ~20 s each and exercises the same undo (attach-new's, in the never-healthy
-# scenario) or the same resume path (detach's). Every resume and abort runs in a new App.
+# finishes the run keeping the old color warm, then switches back to it) and after Terraform
+# recorded the new live color (scale-old). Killing after attach-new or wait-drained exercises the
+# same undo (attach-new's, in the never-healthy scenario) or the same resume path (detach's); the
+# unit tier's crash matrix tries every step. Every resume and abort runs in a new App.
 KILLS = [
     (Step.SUSPEND, "abort"),
     (Step.APPLY_IDLE, "resume"),
     (Step.STANDBY, "abort"),
-    (Step.DETACH, "abort-refused-then-resume"),
+    (Step.DETACH, "abort-after-commit"),
     (Step.SCALE_OLD, "resume"),
 ]
 
@@ -291,13 +293,14 @@ def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
             assert after.outcome == "aborted"
             assert set(after.compensated) == set(after.started)
             expected_live = live
+        elif action == "abort-after-commit":
+            assert COMMIT_POINT in run.completed
+            commands.abort(operator)
+            # the run was finished keeping the old color warm, then a rollback run switched back
+            after = last_run(operator)
+            assert after.kind == "rollback" and after.outcome == "completed"
+            expected_live = live
         else:
-            if action == "abort-refused-then-resume":
-                with pytest.raises(StateMismatchError) as info:
-                    commands.abort(operator)
-                assert info.value.exit_code == ExitCode.STATE_MISMATCH
-                assert "point of no return" in str(info.value)
-                assert last_run(operator).in_flight  # refused without touching anything
             commands.resume(operator)
             after = last_run(operator)
             assert after.outcome == "completed"
@@ -305,8 +308,13 @@ def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
             expected_live = live.other()
     assert operator.lease.read() is None
     s = assert_one_live(operator, expected_live)
-    if expected_live is live:
+    if action == "abort":
         assert operator.stack.committed_text() == before
+        assert_plan_clean(operator)
+    elif action == "abort-after-commit":
+        aborted = s.observed.group(live.other())
+        assert not aborted.instances and aborted.desired_capacity == 0  # not left warm
+        assert s.tfvars.colors[live].ami != ami
         assert_plan_clean(operator)
     else:
         assert s.tfvars.colors[expected_live].ami == ami
@@ -410,6 +418,43 @@ def test_keep_old_then_warm_rollback(scenario: Scenario) -> None:
     # The rollback scaled the other color to zero already: finalize has nothing to do. (Its
     # real path, a kept color scaled to zero through Terraform, runs in test_release_elb.py.)
     assert commands.finalize(app) is False
+
+
+def test_keep_old_window_watched_in_the_foreground_then_scaled_to_zero(scenario: Scenario) -> None:
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=3))
+    live = live_of(app)
+    size = _size(app, live)
+    ami = lab.bake("v-keep-old-watched")
+    started = time.monotonic()
+    with serving_invariant(lab, app, size):
+        plan = _release(app, ami, keep_old=True, wait=True)
+    assert time.monotonic() - started >= 3  # it held the window
+    s = assert_one_live(app, plan.target)  # idle at zero: the window ended through Terraform
+    assert s.tfvars.colors[live].size == 0
+    assert "keep-old window of 3s is over" in " ".join(e.get("message", "") for e in app.reporter.events)
+    assert_plan_clean(app)
+
+
+def test_keep_old_window_flips_back_when_the_new_color_fails(scenario: Scenario) -> None:
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=60))
+    live = live_of(app)
+    size = _size(app, live)
+    ami = lab.bake("v-keep-old-fails")
+    # Healthy through wait-healthy and the 2 s verify window, then it fails in the kept window.
+    lab.health.set_ami(ami, degrades(healthy_for=6))
+    started = time.monotonic()
+    with serving_invariant(lab, app, size):
+        with pytest.raises(RolledBackError) as info:
+            _release(app, ami, keep_old=True, wait=True)
+    assert "failed during the keep-old window" in str(info.value)
+    assert info.value.exit_code == ExitCode.ROLLED_BACK
+    assert time.monotonic() - started < 45  # flipped back long before the 60 s window ended
+    run = last_run(app)
+    assert run.kind == "rollback" and run.outcome == "completed"
+    s = assert_one_live(app, live)
+    assert s.tfvars.colors[live].ami != ami
 
 
 # -- status: both colors attached -------------------------------------------------------------

@@ -9,9 +9,16 @@ import pytest
 
 from bluegreen.aws.journal_store import FileJournalStore, JournalRecord
 from bluegreen.journal import RUN, Journal, RunView, replay
-from bluegreen.plan import Step
+from bluegreen.model import Color
+from bluegreen.plan import Mode, Step
+from bluegreen.runstate import Event, RunData, RunHeader
 
-HEADER = {"service": "web", "live": "blue", "target": "green", "ami": "ami-0fedcba9876543210", "size": 3}
+HEADER = RunHeader(mode=Mode.RELEASE, live=Color.BLUE, target=Color.GREEN, size=3,
+                   ami="ami-0fedcba9876543210", steps=(Step.SUSPEND, Step.APPLY_IDLE),
+                   restore_text="{}", release_label="release-x")
+SWAP_HEADER = RunHeader(mode=Mode.SWAP, live=Color.GREEN, target=Color.BLUE, size=2,
+                        ami="ami-0fedcba9876543210", steps=(Step.WAIT_INSTANCES,),
+                        restore_text="{}", release_label="swap-x")
 
 
 class Ticks:
@@ -45,6 +52,8 @@ def test_full_run_replays(journal, store):
     journal.completed(Step.SUSPEND, suspended={"web-blue": ["AZRebalance"], "web-green": ["AZRebalance"]})
     journal.started(Step.APPLY_IDLE)
     journal.completed(Step.APPLY_IDLE)
+    journal.started(Step.DETACH)
+    journal.completed(Step.DETACH)
     journal.finish("completed", live="green")
 
     run = journal.last_run()
@@ -52,20 +61,20 @@ def test_full_run_replays(journal, store):
     assert run.run_id == "run-1"
     assert run.kind == "release"
     assert run.header == HEADER
-    assert run.started == [Step.SUSPEND, Step.APPLY_IDLE]
-    assert run.completed == [Step.SUSPEND, Step.APPLY_IDLE]
+    assert run.started == [Step.SUSPEND, Step.APPLY_IDLE, Step.DETACH]
+    assert run.completed == [Step.SUSPEND, Step.APPLY_IDLE, Step.DETACH]
     assert run.compensated == []
-    assert run.data == {Step.SUSPEND: {"suspended": {"web-blue": ["AZRebalance"], "web-green": ["AZRebalance"]}}}
+    assert run.data == RunData(suspended={"web-blue": ["AZRebalance"], "web-green": ["AZRebalance"]})
     assert run.outcome == "completed"
     assert run.finish_data == {"live": "green"}
     assert not run.in_flight
 
     # What the store holds on disk: one JSON object per line, each tagged with the run.
     lines = store.path.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 9
     first = json.loads(lines[0])
     assert first["step"] == RUN and first["status"] == "begin"
-    assert first["data"] == {"run_id": "run-1", "kind": "release", "header": HEADER}
+    assert first["data"] == {"run_id": "run-1", "kind": "release", "header": HEADER.to_json()}
     assert all(json.loads(line)["data"]["run_id"] == "run-1" for line in lines)
 
 
@@ -87,10 +96,10 @@ def test_data_of_a_step_is_merged(journal):
     journal.note(Step.LOWER_MIN, old_min=3)
     journal.note(Step.STANDBY, standby_ids=["i-1"])
     journal.note(Step.STANDBY, standby_ids=["i-1", "i-2"])
-    journal.completed(Step.LOWER_MIN, new_min=0)
+    journal.completed(Step.LOWER_MIN, new_min=0)  # a key no step data knows: ignored
     run = journal.last_run()
-    assert run.data[Step.LOWER_MIN] == {"old_min": 3, "new_min": 0}
-    assert run.data[Step.STANDBY] == {"standby_ids": ["i-1", "i-2"]}  # later note wins
+    assert run.data.old_min == 3
+    assert run.data.standby_ids == ["i-1", "i-2"]  # later note wins
     assert Step.STANDBY not in run.started  # a note is not a start
 
 
@@ -100,6 +109,7 @@ def test_compensation_and_rolled_back_outcome(journal):
         journal.started(step)
         journal.completed(step)
     journal.started(Step.WAIT_HEALTHY)
+    journal.event(Event.ROLLING_BACK)
     journal.compensated(Step.ATTACH)
     journal.compensated(Step.SUSPEND)
     journal.finish("rolled-back", reason="targets unhealthy")
@@ -123,17 +133,17 @@ def test_later_run_supersedes_earlier(journal, store):
     journal.begin("run-1", "release", HEADER)
     journal.started(Step.SUSPEND)
     journal.completed(Step.SUSPEND, suspended={"web-blue": ["AZRebalance"]})
-    journal.finish("completed")
+    journal.finish("aborted")
 
-    journal.begin("run-2", "swap", {"live": "green", "target": "blue"})
+    journal.begin("run-2", "swap", SWAP_HEADER)
     journal.started(Step.WAIT_INSTANCES)
     run = Journal(store).last_run()  # a fresh process reading the same file
     assert run.run_id == "run-2"
     assert run.kind == "swap"
-    assert run.header == {"live": "green", "target": "blue"}
+    assert run.header == SWAP_HEADER
     assert run.started == [Step.WAIT_INSTANCES]
     assert run.completed == []
-    assert run.data == {}
+    assert run.data == RunData()
     assert run.in_flight
 
 
@@ -144,13 +154,12 @@ def test_records_of_an_older_run_are_ignored(store):
     # A straggling writer of run-1 appends after run-2 began.
     old.started(Step.DETACH)
     old.completed(Step.DETACH, note="late")
-    old.finish("completed")
     new.started(Step.SUSPEND)
     run = new.last_run()
     assert run.run_id == "run-2"
     assert run.started == [Step.SUSPEND]
     assert run.completed == []
-    assert run.data == {}
+    assert run.data == RunData()
     assert run.in_flight
 
 
@@ -172,15 +181,18 @@ def test_adopt_continues_an_existing_run(store):
     resumed.adopt(run)
     resumed.started(Step.APPLY_IDLE)
     resumed.completed(Step.APPLY_IDLE)
+    resumed.started(Step.DETACH)
+    resumed.completed(Step.DETACH)
     resumed.finish("completed")
     run = resumed.last_run()
-    assert run.completed == [Step.SUSPEND, Step.APPLY_IDLE]
+    assert run.completed == [Step.SUSPEND, Step.APPLY_IDLE, Step.DETACH]
     assert run.outcome == "completed"
 
 
 def test_finish_without_outcome_defaults_to_completed():
     records = [
-        JournalRecord(RUN, "begin", {"run_id": "r", "kind": "release", "header": {}}),
+        JournalRecord(RUN, "begin", {"run_id": "r", "kind": "release", "header": HEADER.to_json()}),
+        JournalRecord(Step.DETACH.value, "completed", {"run_id": "r"}),
         JournalRecord(RUN, "finish", {"run_id": "r"}),
     ]
     run = replay(records)

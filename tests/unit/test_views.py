@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from bluegreen import views
 from bluegreen.blast_radius import PlanSummary, ResourceChange, check
 from bluegreen.commands import Situation
 from bluegreen.journal import RunView
+from bluegreen.plan import Mode
+from bluegreen.runstate import NEXT, RunHeader, RunState
 from bluegreen.model import (
     HEALTHY,
     INITIAL,
@@ -129,14 +133,17 @@ def test_status_shows_an_in_flight_run_and_mixed_amis(group, observed):
                     suspended_processes=frozenset({"AZRebalance", "ScheduledActions"}))
     targets = (TargetHealth("i-blue-0", HEALTHY), TargetHealth("i-blue-1", HEALTHY), TargetHealth("i-g1", INITIAL))
     obs = observed(blue, green, targets=targets)
-    run = RunView(run_id="run-7", kind="release", header={}, started=[Step.SUSPEND, Step.APPLY_IDLE])
+    run = RunView(run_id="run-7", kind="release", header=_header(), started=[Step.SUSPEND, Step.APPLY_IDLE],
+                  state=RunState.INTERRUPTED, error="interrupted by SIGTERM")
     doc = views.status_document(situation(obs), "web", run)
-    assert doc["in_flight"] == {"run_id": "run-7", "kind": "release", "last_step": "apply-idle"}
+    assert doc["in_flight"] == {"run_id": "run-7", "kind": "release", "last_step": "apply-idle",
+                                "state": "interrupted", "error": "interrupted by SIGTERM",
+                                "next": NEXT[RunState.INTERRUPTED]}
     assert doc["colors"]["green"]["targets"] == {"initial": 1, "not registered": 1}
     assert doc["colors"]["green"]["amis_running"] == sorted([NEW, OLD])
     text = views.status_text(doc)
-    assert "in flight: release run run-7 stopped at apply-idle" in text
-    assert "bluegreen resume" in text
+    assert "run: release run run-7 is interrupted at apply-idle (interrupted by SIGTERM)" in text
+    assert "next: `bluegreen resume` continues the run, `bluegreen abort` puts traffic back" in text
     assert "suspended: AZRebalance, ScheduledActions" in text
     assert f"(runs {','.join(sorted([NEW, OLD]))})" in text
 
@@ -228,9 +235,13 @@ def test_plan_document_without_verdict():
     assert doc["blast_radius"] == {"ok": True, "reason": "", "violations": []}
 
 
+def _header(seconds: int = 0) -> RunHeader:
+    return RunHeader(mode=Mode.RELEASE, live=BLUE, target=GREEN, size=2, ami=NEW, steps=(Step.SUSPEND,),
+                     restore_text="{}", release_label="release-x", keep_old_seconds=seconds)
+
+
 def _kept_warm_run(outcome: str = "completed", seconds: int = 600) -> RunView:
-    run = RunView(run_id="r1", kind="release", header={"keep_old_seconds": seconds})
-    run.outcome = outcome
+    run = RunView(run_id="r1", kind="release", header=_header(seconds), state=RunState(outcome))
     run.finished_at = "2026-11-21T21:00:00+00:00"
     return run
 
@@ -239,8 +250,15 @@ def test_status_says_until_when_the_old_color_is_kept_warm(group, observed):
     # green serves; blue still runs, detached, after a --keep-old release
     s = situation(observed(group(BLUE, 2), group(GREEN, 2, attached=True, ami=NEW)), GREEN, GREEN)
     doc = views.status_document(s, "web", None, _kept_warm_run())
-    assert doc["kept_warm"] == {"color": "blue", "run_id": "r1", "until": "2026-11-21T21:10:00+00:00"}
-    assert "kept warm: blue" in views.status_text(doc) and "finalize" in views.status_text(doc)
+    assert doc["kept_warm"] == {"color": "blue", "run_id": "r1", "until": "2026-11-21T21:10:00+00:00",
+                                "overdue": True}  # that date has passed
+    assert "blue's window ended at 2026-11-21T21:10:00+00:00; the next release, rollback or swap scales it" \
+        in views.status_text(doc)
+    during = dt.datetime(2026, 11, 21, 21, 5, tzinfo=dt.timezone.utc)
+    doc["kept_warm"] = views.kept_warm(s, _kept_warm_run(), now=during)
+    assert doc["kept_warm"]["overdue"] is False
+    assert "kept warm: blue runs detached for an instant `bluegreen rollback` until 2026-11-21T21:10:00+00:00" \
+        in views.status_text(doc)
 
 
 def test_nothing_kept_warm_without_keep_old_or_when_the_idle_color_is_at_zero(group, observed):
