@@ -24,7 +24,7 @@ demo: $(STAMP) haproxy
 
 ## test: unit, integration, end-to-end and lab tests
 test: $(STAMP) haproxy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 ## test-fast: unit and integration tests only (no Terraform, no HAProxy)
 test-fast: $(STAMP)

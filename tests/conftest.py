@@ -47,3 +47,13 @@ def alb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield lab
     finally:
         lab.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`): every user of the
+    session lab on one, everything else on the other. A group runs whole, in collection order, on
+    one worker, so the tiers that expect raw moto still run before any lab in that worker installs
+    the fidelity layer, and the ALB stack is deployed once. Without xdist the mark is inert."""
+    for item in items:
+        group = "session-lab" if "alb_lab" in getattr(item, "fixturenames", ()) else "rest"
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import shutil
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -32,9 +35,19 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.fixture
+def short_tmp():
+    """A short own TMPDIR: HAProxy's admin socket path must stay under 97 characters, which
+    pytest's tmp_path under an xdist worker (.../popen-gw1/test_no_orphans_sigkill_0/...) is not."""
+    path = Path(tempfile.mkdtemp(prefix="bg-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.parametrize("mode", ["exit", "sigint", "sigkill"])
-def test_no_orphans(haproxy_bin, mode, tmp_path):
+def test_no_orphans(haproxy_bin, mode, short_tmp):
     # Own TMPDIR: a SIGKILLed owner cannot remove its instance logs; keep them out of /tmp.
+    tmp_path = short_tmp
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, "exit" if mode == "exit" else "wait"],
                             stdout=subprocess.PIPE, text=True, env=env)
