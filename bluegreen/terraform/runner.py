@@ -686,6 +686,7 @@ class TerraformRunner:
         progress = Progress()
         why: str | None = None  # "stop" or "limit": why SIGINT was forwarded
         interrupted_at: float | None = None
+        at_limit: list[tuple[str, str, float]] = []  # what was in progress when the limit hit
         killed = False
         next_beat = self.heartbeat_interval
         try:
@@ -716,6 +717,7 @@ class TerraformRunner:
                             killed = True
                     elif limit is not None and now >= limit and why is None:
                         why = "limit"
+                        at_limit = progress.in_progress(now)
                     if why is not None and interrupted_at is None and not killed:
                         running.interrupt()  # once: a second SIGINT makes Terraform exit unsaved
                         interrupted_at = now
@@ -746,21 +748,21 @@ class TerraformRunner:
         ended = self.clock() - started
         progress.feed(running.new_output(), ended)
         result = CommandResult(tuple(argv), code, stdout, stderr, ended)
-        if why == "stop" or self.stop.stopped:
-            if interrupted_at is not None or killed:
-                how = "was killed" if killed else f"stopped cleanly (exit {code})"
-                self._say(f"terraform {subcommand} {how} after the stop request")
-                assert self.stop.reason is not None
-                raise self.stop.reason
-            # A stop requested as Terraform finished: its work is done and is reported as done;
-            # the run stops at its next safe point.
+        if self.stop.stopped and (interrupted_at is not None or killed or code not in ok):
+            # Stopped (or failed while a stop was pending): never a TerraformError, which the
+            # executor would answer with an undo.
+            how = "was killed" if killed else f"ended (exit {code})"
+            self._say(f"terraform {subcommand} {how} after the stop request")
+            assert self.stop.reason is not None
+            raise self.stop.reason
+        # A stop requested as Terraform finished successfully: its work is done and reported as
+        # done; the run stops at its next safe point.
         if why == "limit":
             how = "killed after it did not stop within the interrupt grace" if killed else "stopped"
             raise TerraformError(
                 f"terraform {subcommand} ran past {limit_name} = {limit:.0f}s in {self.stack_dir} "
-                f"and was {how} (exit {code}); {_in_progress_text(progress.in_progress(ended))}",
-                hint=f"raise {limit_name} if it needs longer, or see why it hangs: "
-                f"{first_error_line(stdout, stderr)}",
+                f"and was {how} (exit {code}); {_in_progress_text(at_limit)}",
+                hint=f"raise {limit_name} if it needs longer",
             )
         if code not in ok:
             raise TerraformError(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bluegreen.errors import ExitCode, ReleaseInterrupted, TerraformError
+from bluegreen.errors import ExitCode, TerraformError
 from bluegreen.terraform import runner as runner_mod
 from bluegreen.terraform.runner import (
     EmbeddedBackend,
@@ -18,7 +18,6 @@ from bluegreen.terraform.runner import (
     TerraformRunner,
     first_error_line,
     select_backend,
-    still_running,
 )
 
 EXTERNAL = shutil.which("terraform") or shutil.which("tofu")
@@ -62,8 +61,8 @@ BINARIES = ["embedded"] + ([EXTERNAL] if EXTERNAL else [])
 
 @pytest.mark.parametrize("binary", BINARIES)
 def test_plan_apply_outputs_round_trip(stack: Path, cli_env, binary: str):
-    beats: list[tuple[str, float]] = []
-    tf = TerraformRunner(stack, binary=binary, env=cli_env, heartbeat=lambda c, e: beats.append((c, e)))
+    beats: list[str] = []
+    tf = TerraformRunner(stack, binary=binary, env=cli_env, heartbeat=beats.append)
     tf.ensure_ready()
     assert tf.plan(stack / "v1.tfvars.json", stack / "v1.tfplan") is True
     doc = tf.show_plan(stack / "v1.tfplan")
@@ -143,71 +142,6 @@ def test_sigint_stops_terraform_gracefully_and_state_is_saved(tmp_path: Path, cl
     assert "Interrupt received" in stdout
     state = json.loads((tmp_path / "terraform.tfstate").read_text())
     assert [r["name"] for r in state["resources"]] == ["slow"]
-
-
-class _FakeRunning:
-    """Raises KeyboardInterrupt from the first wait, as Ctrl-C does in the runner's loop."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self._waits = 0
-
-    def wait(self, timeout: float) -> bool:
-        self._waits += 1
-        if self._waits == 1:
-            raise KeyboardInterrupt
-        self.calls.append("wait")
-        return self._waits >= 3
-
-    def interrupt(self) -> None:
-        self.calls.append("interrupt")
-
-    def kill(self) -> None:
-        self.calls.append("kill")
-
-    def result(self):
-        return 1, "", "Error: execution halted"
-
-
-def test_ctrl_c_is_forwarded_once_and_waited_for(tmp_path: Path):
-    fake = _FakeRunning()
-    tf = TerraformRunner(tmp_path)
-    tf.backend = type("B", (), {"label": "fake", "start": lambda self, *a: fake})()
-    with pytest.raises(ReleaseInterrupted) as info:
-        tf.run(["apply", "x.tfplan"])
-    assert fake.calls == ["interrupt", "wait", "wait"]
-    assert info.value.exit_code is ExitCode.INTERRUPTED
-
-
-def test_heartbeat_and_timeout(tmp_path: Path):
-    class Slow:
-        def __init__(self):
-            self.calls = []
-            self.start = time.monotonic()
-
-        def wait(self, timeout):
-            time.sleep(min(timeout, 0.05))
-            return "interrupt" in self.calls
-
-        def interrupt(self):
-            self.calls.append("interrupt")
-
-        def kill(self):
-            self.calls.append("kill")
-
-        def result(self):
-            return 1, "", ""
-
-    slow = Slow()
-    beats: list[str] = []
-    tf = TerraformRunner(
-        tmp_path, heartbeat=lambda c, e: beats.append(still_running(c, e)), heartbeat_interval=0.1
-    )
-    tf.backend = type("B", (), {"label": "fake", "start": lambda self, *a: slow})()
-    with pytest.raises(TerraformError, match="timed out after 0s"):
-        tf.run(["apply", "x.tfplan"], timeout=0.3)
-    assert slow.calls == ["interrupt"]
-    assert beats and beats[0].startswith("terraform apply still running (")
 
 
 def test_first_error_line_prefers_json_diagnostics():
