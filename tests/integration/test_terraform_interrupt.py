@@ -183,7 +183,7 @@ def test_real_signals_first_requests_second_kills_at_once(tmp_path, fake, backen
     token.install()
     try:
         tf, said, pids_file = make_runner(tmp_path, fake, backend, "ignore", stop=token, stop_grace=30)
-            sent = []
+        sent = []
 
         def two_signals():
             os.kill(os.getpid(), signal.SIGTERM)
