@@ -159,3 +159,63 @@ def test_first_error_line_prefers_json_diagnostics():
         "Saved plan is stale: The given plan file can no longer be applied."
     )
     assert first_error_line("", "") == "no error message"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_a_stop_request_mid_apply_stops_terraform_cleanly_through_run(tmp_path: Path, cli_env, binary: str):
+    """Real Terraform: the token's stop is forwarded as SIGINT, Terraform saves its state, the
+    token's reason is raised, nothing of the process group is left, and the state is not locked
+    (a following plan works)."""
+    import threading
+
+    from bluegreen.stop import Interrupted, StopToken
+
+    (tmp_path / "main.tf").write_text(SLOW_STACK)
+    token = StopToken()
+    said: list[str] = []
+    tf = TerraformRunner(tmp_path, binary=binary, env=cli_env, stop=token, stop_grace=20, heartbeat=said.append,
+                         heartbeat_interval=0.5)
+    tf.ensure_ready()
+    backend_start = tf.backend.start
+    started: list = []
+    seen: list[list[int]] = []
+
+    def start(*args):
+        running = backend_start(*args)
+        started.append(running)
+        return running
+
+    tf.backend.start = start  # type: ignore[method-assign]
+
+    def stop_once_running():
+        time.sleep(2.0)  # the local-exec provisioner (a `sleep 30` child) is running by now
+        seen.append(group_members(started[0].pid))
+        token.request(Interrupted("interrupted by SIGTERM"))
+
+    threading.Thread(target=stop_once_running, daemon=True).start()
+    t0 = time.monotonic()
+    with pytest.raises(Interrupted):
+        tf.run(["apply", "-input=false", "-auto-approve", "-json"])
+    assert time.monotonic() - t0 < 20  # stopped cleanly, well before the grace ran out
+    assert len(seen[0]) >= 2  # Terraform and its provisioner's `sleep` shared the group...
+    assert group_members(started[0].pid) == []  # ...and none of it is left
+    assert not any("killed" in line for line in said)
+    # The heartbeat read the -json UI stream of the real Terraform.
+    assert any(line.startswith("apply: terraform_data.slow still creating (") for line in said), said
+    state = json.loads((tmp_path / "terraform.tfstate").read_text())
+    assert [r["name"] for r in state["resources"]] == ["slow"]  # saved as tainted on the way out
+    tf.stop = StopToken()
+    tf.run(["plan", "-input=false", "-lock-timeout=0s", "-json"], ok=(0, 2))  # not locked
