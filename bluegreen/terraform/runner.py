@@ -2,8 +2,14 @@
 or an external ``terraform``/``tofu`` binary driven through python-terraform.
 
 Decisions come from exit codes and JSON only. Error messages quote the first Terraform error line
-(a ``-json`` diagnostic or the stderr ``Error:`` line) for the person reading them; nothing else
-reads Terraform's human output.
+(a ``-json`` diagnostic or the stderr ``Error:`` block, with its ``on FILE line N``) for the person
+reading them; the heartbeat follows the ``-json`` UI stream to say which resources are still in
+progress; nothing else reads Terraform's human output.
+
+Terraform always runs as the leader of its own process group (its providers included): a stop
+request (the run's ``StopToken``) or the apply time limit sends it one SIGINT and a bounded grace,
+then the whole group is killed, and every path ends with a sweep of the group, so no provider
+process outlives its Terraform.
 """
 
 from __future__ import annotations
