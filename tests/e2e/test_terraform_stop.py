@@ -2,7 +2,12 @@
 HashiCorp's AWS provider from the offline mirror, the session lab's emulation. The stop is
 requested as soon as Terraform reports its first resource in progress; Terraform must get one
 SIGINT, stop cleanly within the grace, leave no process of its group (the worker and the provider
-plugin) and no state lock behind: the following plan and apply (which put the lab back) work."""
+plugin) and no state lock behind: the following plan and apply (which put the lab back) work.
+
+Against the emulation the idle color's apply takes well under a second, too fast to stop in the
+middle; a few throttled ``CreateLaunchTemplateVersion`` calls (AWS's "Rate exceeded", which the
+provider retries with backoff) keep its first resource in progress for some seconds, as a
+throttled account does."""
 
 from __future__ import annotations
 
@@ -86,6 +91,7 @@ def test_a_stop_mid_apply_leaves_terraform_consistent_and_no_process_behind(alb_
     said: list[str] = []
     runner.stop, runner.heartbeat, runner.stop_grace = token, said.append, 60
     seen: dict = {}
+    alb_lab.fidelity.inject("CreateLaunchTemplateVersion", "Throttling", times=4)
     start = runner.backend.start
     runner.backend.start = lambda *a: StopAtFirstResource(start(*a), token, seen)  # type: ignore[method-assign]
     try:
@@ -100,6 +106,7 @@ def test_a_stop_mid_apply_leaves_terraform_consistent_and_no_process_behind(alb_
         assert stopped_in < 60 and not any("killed" in line for line in said), said
         print(f"\nstop mid-apply: Terraform stopped cleanly {stopped_in:.1f}s after the request; group was {names}")
     finally:
+        alb_lab.fidelity.clear_faults()
         runner.backend.start = start  # type: ignore[method-assign]
         runner.stop = StopToken()
 
