@@ -99,16 +99,16 @@ class _Tail:
     file position alone), and hands back complete lines only."""
 
     def __init__(self, f: Any) -> None:
-        self._fd = f.fileno()
+        self._file = f
         self._offset = 0
         self._partial = b""
 
     def read(self) -> str:
         chunks = []
-        while True:
+        while not self._file.closed:  # closed once the result was read: its fd may be reused
             try:
-                chunk = os.pread(self._fd, 1 << 16, self._offset)
-            except OSError:  # closed after the result was read
+                chunk = os.pread(self._file.fileno(), 1 << 16, self._offset)
+            except (OSError, ValueError):
                 break
             if not chunk:
                 break
@@ -750,9 +750,9 @@ class TerraformRunner:
             with contextlib.suppress(BaseException):
                 running.result()
             raise
-        code, stdout, stderr = running.result()
         ended = self.clock() - started
         progress.feed(running.new_output(), ended)
+        code, stdout, stderr = running.result()
         result = CommandResult(tuple(argv), code, stdout, stderr, ended)
         if self.stop.stopped and (interrupted_at is not None or killed or code not in ok):
             # Stopped (or failed while a stop was pending): never a TerraformError, which the
