@@ -51,12 +51,14 @@ def state_location(stack_dir: Path) -> StateLocation:
 
 
 class App:
-    def __init__(self, settings: Settings, reporter: Reporter, *, clock: Any = None,
-                 stop: StopToken | None = None) -> None:
+    def __init__(
+        self, settings: Settings, reporter: Reporter, *, clock: Any = None, stop: StopToken | None = None
+    ) -> None:
         self.settings = settings
         self.reporter = reporter
-        self.clock = clock or SystemClock()
-        self.stop = stop or StopToken()  # cli installs it for SIGINT/SIGTERM
+        # One token for everything this run does: waits and Terraform runs are its safe points.
+        self.stop = stop if stop is not None else StopToken()
+        self.clock = clock or SystemClock(self.stop)
         if not settings.terraform.dir.is_dir():
             where = f"{settings.source}: terraform.dir" if settings.source else "terraform.dir"
             raise ConfigError(
@@ -75,12 +77,16 @@ class App:
     @cached_property
     def terraform(self) -> TerraformRunner:
         tf = self.settings.terraform
+        timeouts = self.settings.timeouts
         runner = TerraformRunner(
             tf.dir,
             binary=tf.binary,
             lock_timeout=f"{tf.lock_timeout_seconds}s",
             plugin_dirs=[tf.plugin_dir] if tf.plugin_dir else (),
-            heartbeat=lambda message, _elapsed: self.reporter.info(message),
+            heartbeat=self.reporter.info,
+            stop=self.stop,
+            stop_grace=timeouts.terraform_interrupt_seconds,
+            apply_timeout=timeouts.terraform_apply_seconds or None,
         )
         runner.ensure_ready()
         return runner
@@ -131,4 +137,5 @@ class App:
             reporter=self.reporter,
             poll_seconds=self.settings.timeouts.poll_seconds,
             on_tick=on_tick,
+            stop=self.stop,
         )

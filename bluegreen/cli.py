@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import traceback
 from enum import Enum
 from pathlib import Path
@@ -18,6 +19,7 @@ from .app import App
 from .config import DEFAULT_CONFIG_NAME, Settings, load_settings, parse_duration
 from .errors import BluegreenError, ExitCode
 from .report import Reporter
+from .stop import RunStopped, StopToken
 
 app = typer.Typer(
     name="bluegreen",
@@ -69,20 +71,29 @@ def run_command(
     service: str = "bluegreen",
     json_output: bool = False,
     debug: bool = False,
+    stop: StopToken | None = None,
 ) -> None:
-    """The one place that turns errors into exit codes and one-line messages."""
+    """The one place that turns errors into exit codes and one-line messages.
+
+    SIGINT and SIGTERM (a CI cancel) go to ``stop``'s handler: inside ``stop.deferred()`` (a
+    run in progress) the first one only requests a stop, which waits and Terraform runs honour at
+    once, without undoing anything; a second one, or one outside a run, raises at once."""
     reporter = Reporter(service=service, json_stream=sys.stdout if json_output else None)
-    # CI cancels with SIGTERM: treat it like Ctrl-C so a release stops at a step boundary the
-    # journal knows about, instead of dying mid-call.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    token = stop if stop is not None else StopToken()
+    restore = _install(token)
     try:
         code = body(reporter) or ExitCode.OK
     except BluegreenError as error:
         reporter.error(str(error))
         reporter.event("exit", code=int(error.exit_code), error=type(error).__name__)
         raise typer.Exit(int(error.exit_code)) from None
-    except KeyboardInterrupt:
+    except RunStopped as stopped:
+        reporter.error(str(stopped))
+        reporter.event("exit", code=int(stopped.exit_code), error=type(stopped).__name__)
+        raise typer.Exit(int(stopped.exit_code)) from None
+    except KeyboardInterrupt:  # a SIGINT before the token's handler was installed
         reporter.error("interrupted")
+        reporter.event("exit", code=int(ExitCode.INTERRUPTED), error="KeyboardInterrupt")
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except Exception as error:  # noqa: BLE001 - a traceback in front of a user is a bug
         if debug:
@@ -92,20 +103,47 @@ def run_command(
             "re-run with --debug and report it)"
         )
         raise typer.Exit(int(ExitCode.INTERNAL)) from None
+    finally:
+        restore()
     raise typer.Exit(int(code))
+
+
+def _install(token: StopToken) -> Callable[[], None]:
+    """Route SIGINT/SIGTERM to ``token`` for the command; returns what puts the previous handlers
+    back (tests and the lab call commands in-process). Signals reach the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    token.install()
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
 
 
 def _with_app(config: Path, terraform_bin: str | None, endpoint_url: str | None, json_output: bool, debug: bool,
               body: Callable[[App], int | None],
-              adjust: Callable[[Settings], Settings] | None = None) -> None:
+              adjust: Callable[[Settings], Settings] | None = None,
+              *, mutates: bool = False) -> None:
+    """Build the App and run ``body``. ``mutates``: the command changes AWS or Terraform state
+    (release, rollback, swap, resume, abort, finalize, bootstrap), so its body runs inside
+    ``StopToken.deferred()``: a first signal stops it at the next safe point instead of mid-call."""
+    token = StopToken()
+
     def run(reporter: Reporter) -> int | None:
         settings = _settings(config, terraform_bin, endpoint_url)
         if adjust is not None:  # a command's own flags, applied where errors map to exit codes
             settings = adjust(settings)
         reporter.service = settings.service.name
-        return body(App(settings, reporter))
+        a = App(settings, reporter, stop=token)
+        if not mutates:
+            return body(a)
+        with token.deferred():
+            return body(a)
 
-    run_command(run, json_output=json_output, debug=debug)
+    run_command(run, json_output=json_output, debug=debug, stop=token)
 
 
 @app.command()
@@ -188,7 +226,7 @@ def release(
             return settings
         return settings.replace("release", keep_old_seconds=parse_duration(keep_old, "--keep-old"))
 
-    _with_app(config, terraform_bin, endpoint_url, json_output, debug, body, adjust)
+    _with_app(config, terraform_bin, endpoint_url, json_output, debug, body, adjust, mutates=not dry_run)
 
 
 def _register(name: str, flow: Callable[..., object], doc: str, *, dry_run: bool = False) -> None:
@@ -204,7 +242,7 @@ def _register(name: str, flow: Callable[..., object], doc: str, *, dry_run: bool
             debug: DebugOpt = False,
         ) -> None:
             _with_app(config, terraform_bin, endpoint_url, json_output, debug,
-                      lambda a: (flow(a, dry_run=dry_run_flag), None)[1])
+                      lambda a: (flow(a, dry_run=dry_run_flag), None)[1], mutates=not dry_run_flag)
 
     else:
 
@@ -215,7 +253,8 @@ def _register(name: str, flow: Callable[..., object], doc: str, *, dry_run: bool
             json_output: JsonOpt = False,
             debug: DebugOpt = False,
         ) -> None:
-            _with_app(config, terraform_bin, endpoint_url, json_output, debug, lambda a: (flow(a), None)[1])
+            _with_app(config, terraform_bin, endpoint_url, json_output, debug, lambda a: (flow(a), None)[1],
+                      mutates=True)
 
     command.__doc__ = doc
     app.command(name=name)(command)

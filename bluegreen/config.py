@@ -66,6 +66,12 @@ class TimeoutSettings:
     # that flaps once still gets through.
     unhealthy_grace_seconds: int = 60
     poll_seconds: float = 10.0
+    # A `terraform apply` running longer is stopped (SIGINT, then the interrupt grace) and fails
+    # with exit 5 naming the resources still in progress; 0 = unbounded.
+    terraform_apply_seconds: int = 3600
+    # After a stop request (a signal, a lost lease, the apply bound) Terraform gets this long to
+    # stop cleanly and release its state lock before it and its providers are killed.
+    terraform_interrupt_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,7 @@ def _check_ranges(settings: Settings, source: Path) -> None:
     if settings.terraform.lock_timeout_seconds < 0:
         problems.append("terraform.lock_timeout_seconds must be >= 0")
     for key in ("instances_in_service_seconds", "targets_healthy_seconds", "drain_seconds",
-                "unhealthy_grace_seconds"):
+                "unhealthy_grace_seconds", "terraform_apply_seconds", "terraform_interrupt_seconds"):
         if getattr(settings.timeouts, key) < 0:
             problems.append(f"timeouts.{key} must be >= 0")
     if settings.timeouts.poll_seconds <= 0:

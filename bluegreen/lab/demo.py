@@ -257,11 +257,12 @@ def run_demo(broken: bool, workdir: Path, reporter: Reporter) -> int:
     workdir = Path(workdir).resolve()
     started = time.monotonic()
     from ..errors import ReleaseInterrupted
+    from ..stop import RunStopped
 
     try:
         return _run_demo(broken, workdir, reporter, started)
-    except (KeyboardInterrupt, ReleaseInterrupted):
-        # Terraform and bluegreen turn Ctrl-C into ReleaseInterrupted once they stopped cleanly.
+    except (KeyboardInterrupt, ReleaseInterrupted, RunStopped):
+        # A signal raises RunStopped (cli.run_command routes it to a StopToken).
         reporter.error("interrupted: the lab was torn down (no process left)")
         return 130
 

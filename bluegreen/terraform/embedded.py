@@ -8,6 +8,11 @@ Go runtime reads both once, at load) and a crash cannot take bluegreen down with
 
 SIGINT (and SIGTERM) ask Terraform to stop gracefully, as the first Ctrl-C does for the binary:
 Terraform finishes the operations in flight and writes its state before exiting.
+
+The runner starts the worker as the leader of its own session and process group; the provider
+plugins Terraform starts from here inherit that group, so the runner's ``killpg`` after a stop
+that ran out of time (or a second signal) ends them with the worker, and its final sweep ends a
+provider a dying worker left behind.
 """
 
 from __future__ import annotations

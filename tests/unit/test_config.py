@@ -46,6 +46,8 @@ def test_defaults():
     assert s.release.keep_old_seconds == 0
     assert s.timeouts.poll_seconds == 10.0
     assert s.timeouts.unhealthy_grace_seconds == 60
+    assert s.timeouts.terraform_apply_seconds == 3600
+    assert s.timeouts.terraform_interrupt_seconds == 60
 
 
 def test_missing_optional_file_gives_defaults(tmp_path):
@@ -280,6 +282,8 @@ def test_bad_path_values(tmp_path, text, key):
         ("[timeouts]\ntargets_healthy_seconds = -1\n", "timeouts.targets_healthy_seconds"),
         ("[timeouts]\ninstances_in_service_seconds = -1\n", "timeouts.instances_in_service_seconds"),
         ("[timeouts]\nunhealthy_grace_seconds = -1\n", "timeouts.unhealthy_grace_seconds"),
+        ("[timeouts]\nterraform_apply_seconds = -1\n", "timeouts.terraform_apply_seconds"),
+        ("[timeouts]\nterraform_interrupt_seconds = -1\n", "timeouts.terraform_interrupt_seconds"),
         ('[service]\nname = ""\n', "service.name"),
         ('[terraform]\ncolor_address = "module.green"\n', "terraform.color_address"),
         ('[terraform]\nbinary = ""\n', "terraform.binary"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bluegreen.errors import ExitCode, ReleaseInterrupted, TerraformError
+from bluegreen.errors import ExitCode, TerraformError
 from bluegreen.terraform import runner as runner_mod
 from bluegreen.terraform.runner import (
     EmbeddedBackend,
@@ -18,7 +18,6 @@ from bluegreen.terraform.runner import (
     TerraformRunner,
     first_error_line,
     select_backend,
-    still_running,
 )
 
 EXTERNAL = shutil.which("terraform") or shutil.which("tofu")
@@ -62,8 +61,8 @@ BINARIES = ["embedded"] + ([EXTERNAL] if EXTERNAL else [])
 
 @pytest.mark.parametrize("binary", BINARIES)
 def test_plan_apply_outputs_round_trip(stack: Path, cli_env, binary: str):
-    beats: list[tuple[str, float]] = []
-    tf = TerraformRunner(stack, binary=binary, env=cli_env, heartbeat=lambda c, e: beats.append((c, e)))
+    beats: list[str] = []
+    tf = TerraformRunner(stack, binary=binary, env=cli_env, heartbeat=beats.append)
     tf.ensure_ready()
     assert tf.plan(stack / "v1.tfvars.json", stack / "v1.tfplan") is True
     doc = tf.show_plan(stack / "v1.tfplan")
@@ -145,71 +144,6 @@ def test_sigint_stops_terraform_gracefully_and_state_is_saved(tmp_path: Path, cl
     assert [r["name"] for r in state["resources"]] == ["slow"]
 
 
-class _FakeRunning:
-    """Raises KeyboardInterrupt from the first wait, as Ctrl-C does in the runner's loop."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self._waits = 0
-
-    def wait(self, timeout: float) -> bool:
-        self._waits += 1
-        if self._waits == 1:
-            raise KeyboardInterrupt
-        self.calls.append("wait")
-        return self._waits >= 3
-
-    def interrupt(self) -> None:
-        self.calls.append("interrupt")
-
-    def kill(self) -> None:
-        self.calls.append("kill")
-
-    def result(self):
-        return 1, "", "Error: execution halted"
-
-
-def test_ctrl_c_is_forwarded_once_and_waited_for(tmp_path: Path):
-    fake = _FakeRunning()
-    tf = TerraformRunner(tmp_path)
-    tf.backend = type("B", (), {"label": "fake", "start": lambda self, *a: fake})()
-    with pytest.raises(ReleaseInterrupted) as info:
-        tf.run(["apply", "x.tfplan"])
-    assert fake.calls == ["interrupt", "wait", "wait"]
-    assert info.value.exit_code is ExitCode.INTERRUPTED
-
-
-def test_heartbeat_and_timeout(tmp_path: Path):
-    class Slow:
-        def __init__(self):
-            self.calls = []
-            self.start = time.monotonic()
-
-        def wait(self, timeout):
-            time.sleep(min(timeout, 0.05))
-            return "interrupt" in self.calls
-
-        def interrupt(self):
-            self.calls.append("interrupt")
-
-        def kill(self):
-            self.calls.append("kill")
-
-        def result(self):
-            return 1, "", ""
-
-    slow = Slow()
-    beats: list[str] = []
-    tf = TerraformRunner(
-        tmp_path, heartbeat=lambda c, e: beats.append(still_running(c, e)), heartbeat_interval=0.1
-    )
-    tf.backend = type("B", (), {"label": "fake", "start": lambda self, *a: slow})()
-    with pytest.raises(TerraformError, match="timed out after 0s"):
-        tf.run(["apply", "x.tfplan"], timeout=0.3)
-    assert slow.calls == ["interrupt"]
-    assert beats and beats[0].startswith("terraform apply still running (")
-
-
 def test_first_error_line_prefers_json_diagnostics():
     stdout = "\n".join(
         [
@@ -225,3 +159,63 @@ def test_first_error_line_prefers_json_diagnostics():
         "Saved plan is stale: The given plan file can no longer be applied."
     )
     assert first_error_line("", "") == "no error message"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_a_stop_request_mid_apply_stops_terraform_cleanly_through_run(tmp_path: Path, cli_env, binary: str):
+    """Real Terraform: the token's stop is forwarded as SIGINT, Terraform saves its state, the
+    token's reason is raised, nothing of the process group is left, and the state is not locked
+    (a following plan works)."""
+    import threading
+
+    from bluegreen.stop import Interrupted, StopToken
+
+    (tmp_path / "main.tf").write_text(SLOW_STACK)
+    token = StopToken()
+    said: list[str] = []
+    tf = TerraformRunner(tmp_path, binary=binary, env=cli_env, stop=token, stop_grace=20, heartbeat=said.append,
+                         heartbeat_interval=0.5)
+    tf.ensure_ready()
+    backend_start = tf.backend.start
+    started: list = []
+    seen: list[list[int]] = []
+
+    def start(*args):
+        running = backend_start(*args)
+        started.append(running)
+        return running
+
+    tf.backend.start = start  # type: ignore[method-assign]
+
+    def stop_once_running():
+        time.sleep(2.0)  # the local-exec provisioner (a `sleep 30` child) is running by now
+        seen.append(group_members(started[0].pid))
+        token.request(Interrupted("interrupted by SIGTERM"))
+
+    threading.Thread(target=stop_once_running, daemon=True).start()
+    t0 = time.monotonic()
+    with pytest.raises(Interrupted):
+        tf.run(["apply", "-input=false", "-auto-approve", "-json"])
+    assert time.monotonic() - t0 < 20  # stopped cleanly, well before the grace ran out
+    assert len(seen[0]) >= 2  # Terraform and its provisioner's `sleep` shared the group...
+    assert group_members(started[0].pid) == []  # ...and none of it is left
+    assert not any("killed" in line for line in said)
+    # The heartbeat read the -json UI stream of the real Terraform.
+    assert any(line.startswith("apply: terraform_data.slow still creating (") for line in said), said
+    state = json.loads((tmp_path / "terraform.tfstate").read_text())
+    assert [r["name"] for r in state["resources"]] == ["slow"]  # saved as tainted on the way out
+    tf.stop = StopToken()
+    tf.run(["plan", "-input=false", "-lock-timeout=0s", "-json"], ok=(0, 2))  # not locked

@@ -147,3 +147,61 @@ def test_system_clock_is_monotonic():
     a = clock.now()
     clock.sleep(0)
     assert clock.now() >= a
+
+
+# --- stopping ----------------------------------------------------------------------------------------
+
+from bluegreen.stop import Interrupted, LeaseLost, StopToken  # noqa: E402
+
+
+class StoppingClock:
+    """A virtual clock on which a stop is requested during the ``at``-th sleep, as a signal
+    arriving mid-wait does."""
+
+    def __init__(self, clock, token: StopToken, at: int, reason) -> None:
+        self.clock, self.token, self.at, self.reason = clock, token, at, reason
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds)
+        if len(self.clock.sleeps) == self.at:
+            self.token.request(self.reason)
+
+
+@pytest.mark.parametrize("method", ["until", "hold"])
+def test_a_stop_during_a_wait_raises_at_the_next_tick_without_probing_again(clock, reporter, method):
+    token = StopToken()
+    reason = LeaseLost("release lease lost")
+    waiter = Waiter(clock=StoppingClock(clock, token, 2, reason), reporter=reporter, poll_seconds=10,
+                    jitter=0, stop=token)
+    ok_or_wait = OK if method == "hold" else WAIT
+    probe = Probe(clock, ok_or_wait)
+    with pytest.raises(LeaseLost) as info:
+        if method == "until":
+            waiter.until("targets healthy", probe, timeout=600)
+        else:
+            waiter.hold("verify", probe, seconds=600)
+    assert info.value is reason
+    assert len(probe.calls) == 2 and clock.sleeps == [10, 10]  # stopped at the tick after sleep 2
+
+
+def test_a_stop_already_requested_raises_before_the_first_probe(clock, reporter):
+    token = StopToken()
+    token.request(Interrupted("interrupted by SIGTERM"))
+    ticks = []
+    waiter = Waiter(clock=clock, reporter=reporter, poll_seconds=10, on_tick=lambda: ticks.append(1), stop=token)
+    probe = Probe(clock, OK)
+    with pytest.raises(Interrupted):
+        waiter.until("x", probe, timeout=60)
+    assert probe.calls == [] and ticks == []
+
+
+def test_system_clock_sleep_wakes_at_once_on_a_stop():
+    token = StopToken()
+    clock = SystemClock(token)
+    token.request(Interrupted("interrupted by SIGINT"))
+    before = clock.now()
+    clock.sleep(30)  # would block 30 s without the token
+    assert clock.now() - before < 5
