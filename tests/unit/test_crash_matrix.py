@@ -1,0 +1,534 @@
+"""The crash-point matrix (issue 7): every plan kind, every step, a crash (SIGKILL stand-in) before
+and after each of its AWS / Terraform calls, then a new process runs ``resume`` or ``abort``.
+Also: a fault (AwsError / TerraformError) at every call, the undo failing at every undo call, a
+Ctrl-C at every call, and a second process trying to drive a live run.
+
+Everything goes through ``bluegreen.commands`` and the ports (tests/unit/fakeworld.py), never the
+executor's internals, so the matrix keeps working while the executor is rewritten. Cases that fail
+on today's executor are marked ``xfail(strict=True)`` with the defect: flip them as it is fixed.
+
+    PYTHONPATH=$PWD pytest -q tests/unit/test_crash_matrix.py
+"""
+
+from __future__ import annotations
+
+import http.server
+import random
+import signal
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from bluegreen import commands
+from bluegreen.errors import BluegreenError, ExitCode, LockedError, StateMismatchError, TerraformError
+from bluegreen.model import RELEASE_SUSPENDED_PROCESSES, Color
+from fakeworld import (
+    AMI_V1,
+    AMI_V2,
+    AMI_V3,
+    Call,
+    Crash,
+    FakeWorld,
+    Trap,
+    aws_error,
+    last_run,
+    outcome,
+)
+
+# -- a smoke endpoint on 127.0.0.1 (the smoke check is an HTTP GET through the load balancer) --------
+
+
+class _Smoke(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200 if self.path.startswith("/ok") else 500)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+_SMOKE: list[http.server.ThreadingHTTPServer] = []
+
+
+def smoke_url() -> str:
+    if not _SMOKE:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Smoke)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        _SMOKE.append(server)
+    return f"http://127.0.0.1:{_SMOKE[0].server_address[1]}/ok"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_smoke_server():
+    yield
+    while _SMOKE:
+        server = _SMOKE.pop()
+        server.shutdown()
+        server.server_close()
+
+
+# -- plan kinds ---------------------------------------------------------------------------------------
+
+OWN = {Color.BLUE: {"AlarmNotification"}}  # a suspension the group had before: must survive every run
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    original: Color
+    target: Color
+    target_ami: str
+    warm_old: bool  # the old color stays running (detached) after completion
+    warm_start: bool  # set up by a --keep-old release first (both colors running)
+    settings: dict[str, Any] = field(default_factory=dict)
+    command: Callable[[Any], Any] = lambda app: None
+
+
+def _release(ami: str, keep_old: bool = False) -> Callable[[Any], Any]:
+    return lambda app: commands.release(app, ami=ami, manifest=None, size=None, keep_old=keep_old, dry_run=False)
+
+
+KINDS = {
+    k.name: k for k in (
+        Kind("release", Color.BLUE, Color.GREEN, AMI_V2, False, False, command=_release(AMI_V2)),
+        Kind("release-smoke", Color.BLUE, Color.GREEN, AMI_V2, False, False, {"smoke_url": "SMOKE"},
+             command=_release(AMI_V2)),
+        Kind("keep-old", Color.BLUE, Color.GREEN, AMI_V2, True, False, {"keep_old_seconds": 600},
+             command=_release(AMI_V2, keep_old=True)),
+        Kind("warm-rollback", Color.GREEN, Color.BLUE, AMI_V1, False, True,
+             command=lambda app: commands.rollback(app, dry_run=False)),
+        Kind("swap", Color.GREEN, Color.BLUE, AMI_V1, True, True, command=lambda app: commands.swap(app, dry_run=False)),
+        Kind("release-clear-idle", Color.GREEN, Color.BLUE, AMI_V3, False, True, command=_release(AMI_V3)),
+    )
+}
+
+
+def settings_of(kind: Kind) -> dict[str, Any]:
+    return {k: (smoke_url() if v == "SMOKE" else v) for k, v in kind.settings.items()}
+
+
+@dataclass
+class Scenario:
+    world: FakeWorld
+    kind: Kind
+    start: int  # calls before this index belong to the setup
+    before: dict[Color, dict[str, Any]]
+    vars_before: Any
+    error: BaseException | None = None
+
+
+def scenario(kind: Kind, root: Path) -> Scenario:
+    random.seed(7)  # the waiter's poll jitter: reproducible cases
+    world = FakeWorld(root, own_suspensions=OWN)
+    if kind.warm_start:
+        setup = world.app(keep_old_seconds=600)
+        commands.release(setup, ami=AMI_V2, manifest=None, size=None, keep_old=True, dry_run=False)
+        world.settle()
+        assert not world.violations, world.violations
+    return Scenario(world, kind, len(world.calls), {c: world.shape(c) for c in Color}, world.committed_vars())
+
+
+def run(sc: Scenario, command: Callable[[Any], Any], **settings: Any) -> BaseException | None:
+    """Run ``command`` in a new process; the exception it ended with (None: success)."""
+    app = sc.world.app(**{**settings_of(sc.kind), **settings})
+    try:
+        command(app)
+    except (Exception, KeyboardInterrupt, Crash) as exc:  # noqa: BLE001 - the case judges it
+        return exc
+    except BaseException as exc:  # RunStopped and friends
+        return exc
+    return None
+
+
+def exit_code(exc: BaseException | None) -> int:
+    if exc is None:
+        return int(ExitCode.OK)
+    if isinstance(exc, KeyboardInterrupt):
+        return int(ExitCode.INTERRUPTED)  # what cli.run_command maps it to
+    code = getattr(exc, "exit_code", None)
+    return int(code) if code is not None else int(ExitCode.INTERNAL)
+
+
+def recover(sc: Scenario, what: str) -> tuple[BaseException | None, list[str]]:
+    """``resume`` or ``abort`` in a new process, as an operator would: if the lock of the crashed
+    run is still held (a dead holder), ``bluegreen unlock RUN_ID`` first, as the message says."""
+    notes = []
+    command = commands.resume if what == "resume" else commands.abort
+    exc = run(sc, command)
+    if isinstance(exc, LockedError):
+        run_id = getattr(last_run(sc.world), "run_id", None)
+        notes.append(f"{what} refused with the lock held ({exc}); ran unlock {run_id}")
+        unlock_exc = run(sc, lambda app: commands.unlock(app, run_id))
+        assert unlock_exc is None, f"unlock failed: {unlock_exc!r}"
+        exc = run(sc, command)
+    return exc, notes
+
+
+# -- what "finished" means ----------------------------------------------------------------------------
+
+
+def lease_free(world: FakeWorld) -> bool:
+    return not (world.stack_dir / ".bluegreen" / "release.lock").exists()
+
+
+def assert_completed(sc: Scenario) -> None:
+    w, k = sc.world, sc.kind
+    w.settle()
+    problems = []
+    new, old = w.shape(k.target), w.shape(k.original)
+    size = sc.before[k.original]["in_service"]
+    if outcome(last_run(w)) != "completed":
+        problems.append(f"journal outcome {outcome(last_run(w))!r}, expected 'completed'")
+    if not (new["attached"] and new["healthy"] == new["in_service"] == size and new["images"] == [k.target_ami]):
+        problems.append(f"new color {k.target} does not serve {k.target_ami} x{size}: {new}")
+    if old["attached"]:
+        problems.append(f"old color {k.original} still attached: {old}")
+    if k.warm_old:
+        if not (old["lifecycle"] == ["InService"] * size and old["desired"] == size):
+            problems.append(f"old color {k.original} not kept warm x{size}: {old}")
+    elif old["lifecycle"] or old["desired"]:
+        problems.append(f"old color {k.original} not at zero: {old}")
+    for color in Color:
+        suspended = set(w.shape(color)["suspended"])
+        if suspended != set(OWN.get(color, ())):
+            problems.append(f"{color} suspended processes {sorted(suspended)}, expected {sorted(OWN.get(color, ()))}")
+    vars_ = w.committed_vars()
+    if vars_.live_color != k.target or w.tf_outputs_live != k.target:
+        problems.append(f"tfvars live_color {vars_.live_color}, output {w.tf_outputs_live}, expected {k.target}")
+    if w.drift():
+        problems.append(f"terraform plan not clean: {w.drift()}")
+    if not lease_free(w):
+        problems.append("release lock still held")
+    problems += w.violations
+    assert not problems, "; ".join(problems)
+
+
+def assert_original_serves(sc: Scenario, outcomes: tuple[str, ...] = ("aborted",)) -> None:
+    w, k = sc.world, sc.kind
+    w.settle()
+    problems = []
+    got = outcome(last_run(w))
+    if got not in outcomes:
+        problems.append(f"journal outcome {got!r}, expected one of {outcomes}")
+    orig, tgt = w.shape(k.original), w.shape(k.target)
+    if orig != sc.before[k.original]:
+        problems.append(f"original {k.original} not as before: {orig} != {sc.before[k.original]}")
+    target_before = sc.before[k.target]
+    cleared = dict(target_before, lifecycle=[], healthy=0, in_service=0, images=[], desired=0,
+                   min=0)
+    if tgt != target_before and not (k.name == "release-clear-idle" and tgt == cleared):
+        problems.append(f"target {k.target} not as before: {tgt} != {target_before}")
+    if w.committed_vars().live_color != k.original or w.tf_outputs_live != k.original:
+        problems.append("live_color in tfvars / outputs is not the original color")
+    if w.drift():
+        problems.append(f"terraform plan not clean: {w.drift()}")
+    if not lease_free(w):
+        problems.append("release lock still held")
+    problems += w.violations
+    assert not problems, "; ".join(problems)
+
+
+# -- enumerating crash points from a dry run -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    kind: str
+    label: str
+    when: str  # before / after / during
+    k: int  # k-th crashable call after the setup, or the step for "during"
+    step: str | None
+    op: str
+    color: str | None
+    committed: bool  # the commit point (detach of the old color) had completed before the crash
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.label}"
+
+
+def _color_of_call(world: FakeWorld, call: Call) -> str | None:
+    group = call.args.get("group")
+    return world.groups[group].color.value if group in world.groups else None
+
+
+def dry_run(kind: Kind) -> tuple[list[Call], list[str], FakeWorld]:
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = scenario(kind, Path(tmp))
+        exc = run(sc, kind.command)
+        assert exc is None, f"{kind.name} does not complete without faults: {exc!r}"
+        assert_completed(sc)
+        calls = [c for c in sc.world.calls[sc.start:] if c.crashable]
+        records = sc.world.journal_records
+        begin = max(n for n, r in enumerate(records) if r.step == "run" and r.status == "begin")
+        steps: list[str] = []
+        for record in records[begin:]:
+            if record.status == "started" and record.step not in steps:
+                steps.append(record.step)
+        return calls, steps, sc.world
+
+
+def _journal_completed_before(world: FakeWorld, step: str, call: Call) -> bool:
+    seen = [c for c in world.calls if c.service == "journal" and c.op == "append" and c.index < call.index
+            and c.args.get("step") == step and c.args.get("status") == "completed"]
+    return bool(seen)
+
+
+def crash_points(kind_name: str) -> list[Point]:
+    kind = KINDS[kind_name]
+    calls, steps, world = dry_run(kind)
+    points = []
+    with_calls = set()
+    for n, call in enumerate(calls, start=1):
+        color = _color_of_call(world, call)
+        with_calls.add(call.step)
+        for when in ("before", "after"):
+            committed = _journal_completed_before(world, "detach-old", call)
+            label = f"{n:02d}-{call.step}-{call.op}{'-' + color if color else ''}-{when}"
+            points.append(Point(kind_name, label, when, n, call.step, call.op, color, committed))
+    for step in steps:
+        if step in with_calls:
+            continue
+        # No AWS call in this step (a wait, the verify window, the smoke check, the final plan):
+        # crash in the middle of it, right after the journal says it started.
+        started = [c for c in world.calls if c.service == "journal" and c.args.get("step") == step
+                   and c.args.get("status") == "started"]
+        committed = bool(started) and _journal_completed_before(world, "detach-old", started[-1])
+        points.append(Point(kind_name, f"in-{step}-during", "during", 0, step, "wait", None, committed))
+    return points
+
+
+def trap_for(sc: Scenario, point: Point, action: Any = "crash", times: int | None = 1) -> Trap:
+    start = sc.start
+    if point.when == "during":
+        return Trap(lambda c: c.index > start and c.service == "journal" and c.op == "append"
+                    and c.args.get("step") == point.step and c.args.get("status") == "started",
+                    when="after", action=action, times=times)
+    return Trap(lambda c: c.index > start and c.crashable, when=point.when, occurrence=point.k,
+                action=action, times=times)
+
+
+POINTS = {name: crash_points(name) for name in KINDS}
+RAN: dict[str, int] = {}
+
+
+def ran(matrix: str) -> None:
+    RAN[matrix] = RAN.get(matrix, 0) + 1
+
+
+# -- known defects of today's executor (strict xfail: flip as they are fixed) -------------------------
+
+DEFECTS: list[tuple[str, Callable[..., bool], str]] = []
+
+
+def defect_for(matrix: str, point: Point, extra: str = "") -> str | None:
+    for name, predicate, reason in DEFECTS:
+        if name == matrix and predicate(point, extra):
+            return reason
+    return None
+
+
+def params(matrix: str, extras: tuple[str, ...]) -> list[Any]:
+    out = []
+    for name in KINDS:
+        for point in POINTS[name]:
+            for extra in extras:
+                reason = defect_for(matrix, point, extra)
+                marks = [pytest.mark.xfail(strict=True, reason="defect: " + reason)] if reason else []
+                out.append(pytest.param(point, extra, id=f"{point.id}:{extra}" if extra else point.id, marks=marks))
+    return out
+
+
+# -- 1. crash, then resume / abort ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("point", "recovery"), params("crash", ("resume", "abort")))
+def test_crash_then_recover(point: Point, recovery: str, tmp_path: Path) -> None:
+    ran("crash")
+    kind = KINDS[point.kind]
+    sc = scenario(kind, tmp_path)
+    sc.world.traps.append(trap_for(sc, point))
+    exc = run(sc, kind.command)
+    assert isinstance(exc, Crash), f"expected the injected crash, got {exc!r}"
+    assert outcome(last_run(sc.world)) is None, "a crashed run must stay in flight"
+    exc, _ = recover(sc, recovery)
+    if recovery == "resume":
+        assert exc is None, f"resume failed: {exc!r}"
+        assert_completed(sc)
+        return
+    if isinstance(exc, StateMismatchError) and "point of no return" in str(exc):
+        # Documented: past the commit point abort refuses and names resume, which must finish.
+        assert point.committed, f"abort refused before the commit point: {exc}"
+        exc, _ = recover(sc, "resume")
+        assert exc is None, f"resume after the refused abort failed: {exc!r}"
+        assert_completed(sc)
+        return
+    assert exc is None, f"abort failed: {exc!r}"
+    assert_original_serves(sc)
+
+
+# -- 2. a fault at every call: rolled back before the commit point, resumable after it ----------------
+
+
+def _fault(point: Point) -> BaseException:
+    return TerraformError("terraform apply failed: injected") if point.op == "apply" else aws_error()
+
+
+@pytest.mark.parametrize(("point", "extra"), [p for p in params("fault", ("",)) if p.values[0].when == "before"])
+def test_fault_once(point: Point, extra: str, tmp_path: Path) -> None:
+    ran("fault")
+    kind = KINDS[point.kind]
+    sc = scenario(kind, tmp_path)
+    sc.world.traps.append(trap_for(sc, point, action=_fault(point)))
+    exc = run(sc, kind.command)
+    if not point.committed:
+        assert exit_code(exc) == ExitCode.ROLLED_BACK, f"expected exit 10, got {exc!r}"
+        assert_original_serves(sc, outcomes=("rolled-back",))
+        return
+    assert exit_code(exc) == ExitCode.NEEDS_OPERATOR, f"expected exit 11 past the commit point, got {exc!r}"
+    exc, _ = recover(sc, "resume")
+    assert exc is None, f"resume after exit 11 failed: {exc!r}"
+    assert_completed(sc)
+
+
+# -- 3. the undo failing at every undo call: exit 11, then resume and abort both finish -----------------
+
+
+def undo_points(kind_name: str) -> list[tuple[str, int, str]]:
+    """The crashable calls of a rollback triggered by a failed detach of the old color (the last
+    call before the commit point, so every undo runs): (label, k, op)."""
+    kind = KINDS[kind_name]
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = scenario(kind, Path(tmp))
+        fail = _detach_fault(sc)
+        sc.world.traps.append(fail)
+        exc = run(sc, kind.command)
+        assert exit_code(exc) == ExitCode.ROLLED_BACK, f"{kind_name}: a failed detach must roll back: {exc!r}"
+        after = [c for c in sc.world.calls[sc.start:] if c.crashable and fail.fired and c.index > fail_index(sc)]
+        return [(f"undo{n:02d}-{c.op}{'-' + _color_of_call(sc.world, c) if _color_of_call(sc.world, c) else ''}", n, c.op)
+                for n, c in enumerate(after, start=1)]
+
+
+def _is_old_detach(sc: Scenario, c: Call) -> bool:
+    return (c.index > sc.start and c.op in ("DetachLoadBalancerTargetGroups", "DetachLoadBalancers")
+            and c.args.get("group") == sc.world.asg_name(sc.kind.original))
+
+
+def _detach_fault(sc: Scenario) -> Trap:
+    return Trap(lambda c: _is_old_detach(sc, c), when="before", action=aws_error("ValidationError", "injected detach failure"),
+                times=None)
+
+
+def fail_index(sc: Scenario) -> int:
+    return next(c.index for c in sc.world.calls if _is_old_detach(sc, c))
+
+
+UNDO = {name: undo_points(name) for name in KINDS}
+
+
+def undo_params() -> list[Any]:
+    out = []
+    for name in KINDS:
+        for label, k, op in UNDO[name]:
+            for recovery in ("resume", "abort"):
+                point = Point(name, label, "undo", k, None, op, None, False)
+                reason = defect_for("undo", point, recovery)
+                marks = [pytest.mark.xfail(strict=True, reason="defect: " + reason)] if reason else []
+                out.append(pytest.param(point, recovery, id=f"{name}:{label}:{recovery}", marks=marks))
+    return out
+
+
+@pytest.mark.parametrize(("point", "recovery"), undo_params())
+def test_undo_fails_then_recover(point: Point, recovery: str, tmp_path: Path) -> None:
+    ran("undo")
+    kind = KINDS[point.kind]
+    sc = scenario(kind, tmp_path)
+    forward = _detach_fault(sc)
+    armed = lambda: forward.fired > 0  # noqa: E731 - only calls after the forward failure are undo calls
+    undo = Trap(lambda c: c.index > sc.start and c.crashable, when="before", occurrence=point.k,
+                action=TerraformError("terraform apply failed: injected") if point.op == "apply" else aws_error(),
+                times=None, armed=armed)
+    sc.world.traps += [forward, undo]
+    exc = run(sc, kind.command)
+    assert exit_code(exc) == ExitCode.NEEDS_OPERATOR, f"expected exit 11 when the undo fails, got {exc!r}"
+    assert undo.fired, "the undo call was never made"
+    sc.world.traps.clear()  # the operator fixed the cause
+    exc, _ = recover(sc, recovery)
+    assert exc is None, f"{recovery} after exit 11 failed: {exc!r}"
+    if recovery == "abort":
+        assert_original_serves(sc)
+    elif outcome(last_run(sc.world)) == "completed":
+        assert_completed(sc)
+    else:  # resume may finish the undo the run was doing: then the original serves
+        assert_original_serves(sc, outcomes=("rolled-back", "aborted"))
+
+
+# -- 4. Ctrl-C at every call: exit 13, nothing undone, resume finishes ---------------------------------
+
+
+def _sigint(sc: Scenario, point: Point) -> Callable[[Call], None]:
+    def deliver(call: Call) -> None:
+        proc = next(p for p in sc.world.processes if p.pid == call.process)
+        if call.op == "apply":
+            proc.app.terraform.interrupt_next_apply = True  # Terraform gets SIGINT, stops cleanly
+            return
+        token = getattr(proc.app, "stop", None)
+        if token is not None and hasattr(token, "on_signal"):
+            token.on_signal(signal.SIGINT)
+        else:
+            signal.default_int_handler(signal.SIGINT, None)
+    return deliver
+
+
+@pytest.mark.parametrize(("point", "extra"), [p for p in params("interrupt", ("",)) if p.values[0].when != "after"])
+def test_interrupt_then_resume(point: Point, extra: str, tmp_path: Path) -> None:
+    ran("interrupt")
+    kind = KINDS[point.kind]
+    sc = scenario(kind, tmp_path)
+    sc.world.traps.append(trap_for(sc, point, action=_sigint(sc, point)))
+    exc = run(sc, kind.command)
+    assert exit_code(exc) == ExitCode.INTERRUPTED, f"expected exit 13, got {exc!r}"
+    undone = [r for r in sc.world.journal_records if r.status == "compensated"
+              and r.data.get("run_id") == getattr(last_run(sc.world), "run_id", None)]
+    assert not undone, f"an interrupt undid steps: {[r.step for r in undone]}"
+    assert outcome(last_run(sc.world)) is None, "an interrupted run stays resumable"
+    exc, _ = recover(sc, "resume")
+    assert exc is None, f"resume after the interrupt failed: {exc!r}"
+    assert_completed(sc)
+
+
+# -- 5. one live process drives a run ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recovery", ["resume", "abort"])
+def test_second_process_cannot_drive_a_live_run(recovery: str, tmp_path: Path) -> None:
+    ran("lease")
+    kind = KINDS["release"]
+    sc = scenario(kind, tmp_path)
+    seen: list[BaseException | None] = []
+
+    def intruder(call: Call) -> None:
+        sc.world.traps.clear()
+        seen.append(run(sc, commands.resume if recovery == "resume" else commands.abort))
+        raise Crash("the first process is killed after the intruder ran")
+
+    sc.world.traps.append(Trap(lambda c: c.index > sc.start and c.op == "EnterStandby", action=intruder))
+    run(sc, kind.command)
+    assert seen, "the intruder never ran"
+    assert exit_code(seen[0]) == ExitCode.LOCKED, (
+        f"{recovery} from a second process during a live run must refuse with exit 9, got {seen[0]!r}")
+
+
+# -- coverage and the count ---------------------------------------------------------------------------------
+
+
+def test_every_step_of_every_kind_has_crash_points() -> None:
+    for name, points in POINTS.items():
+        calls, steps, _ = dry_run(KINDS[name])
+        covered = {p.step for p in points}
+        assert set(steps) <= covered, f"{name}: steps without a crash point: {set(steps) - covered}"
+        assert {p.when for p in points} >= {"before", "after"}
