@@ -360,6 +360,17 @@ CLEAR_IDLE_NO_UNDO = (
     "(terraform plan not clean after the abort)"
 )
 
+ABORT_REENTRY = (
+    "abort is not idempotent: killed right after its own ExitStandby call (undo of standby-old), "
+    "the next abort finds no Standby instance and no InService one yet (they are Pending), so it "
+    "waits for the health of zero targets, which never counts as healthy: 600 s, then exit 11"
+)
+
+
+def _last_exit_standby_batch(point: Point) -> bool:
+    batches = 2 if point.kind == "release-25" else 1  # 25 instances: ExitStandby in 20 + 5
+    return point.when == "after" and "-ExitStandby-" in point.label and point.k == batches
+
 
 def _after_apply_idle(point: Point) -> bool:
     order = ["scale-idle-to-zero", "apply-idle", "wait-instances", "attach-new", "wait-healthy",
@@ -383,6 +394,9 @@ DEFECTS: list[tuple[str, Callable[..., bool], str]] = [
     ("crash", lambda p, r: r == "abort" and p.kind == "release-clear-idle" and _after_apply_idle(p),
      WARM_IDLE_KEEPS_NEW_AMI),
     ("fault", lambda p, _: p.kind == "release-clear-idle" and _after_apply_idle(p) and p.step != "apply-idle",
+     WARM_IDLE_KEEPS_NEW_AMI),
+    ("recovery-crash", lambda p, r: r == "abort" and _last_exit_standby_batch(p), ABORT_REENTRY),
+    ("recovery-crash", lambda p, r: r == "abort" and p.kind == "release-clear-idle" and not _last_exit_standby_batch(p),
      WARM_IDLE_KEEPS_NEW_AMI),
 ]
 
@@ -596,3 +610,55 @@ def test_every_step_of_every_kind_has_crash_points() -> None:
         covered = {p.step for p in points}
         assert set(steps) <= covered, f"{name}: steps without a crash point: {set(steps) - covered}"
         assert {p.when for p in points} >= {"before", "after"}
+
+
+# -- 6. recovery crashing itself: resume / abort are idempotent --------------------------------------------
+
+
+def _first_crash(sc: Scenario) -> Trap:
+    """The run dies in the middle of wait-drained: everything before the commit point has run, so
+    an abort has every undo to do and a resume has the whole switch to finish."""
+    point = next(p for p in POINTS[sc.kind.name] if p.label == "in-wait-drained-during")
+    return trap_for(sc, point)
+
+
+def recovery_points(kind_name: str, recovery: str) -> list[tuple[str, int, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = scenario(KINDS[kind_name], Path(tmp))
+        sc.world.traps.append(_first_crash(sc))
+        assert isinstance(run(sc, sc.kind.command), Crash)
+        mark = len(sc.world.calls)
+        exc, _ = recover(sc, recovery)
+        calls = [c for c in sc.world.calls[mark:] if c.crashable]
+        return [(f"{recovery}{n:02d}-{c.step}-{c.op}-{when}", n, when)
+                for n, c in enumerate(calls, start=1) for when in ("before", "after")]
+
+
+def recovery_params() -> list[Any]:
+    out = []
+    for name in KINDS:
+        for recovery in ("resume", "abort"):
+            for label, k, when in recovery_points(name, recovery):
+                point = Point(name, label, when, k, None, "", None, False)
+                reason = defect_for("recovery-crash", point, recovery)
+                marks = [pytest.mark.xfail(strict=True, reason="defect: " + reason)] if reason else []
+                out.append(pytest.param(point, recovery, id=f"{name}:{label}", marks=marks))
+    return out
+
+
+@pytest.mark.parametrize(("point", "recovery"), recovery_params())
+def test_recovery_crashes_then_runs_again(point: Point, recovery: str, tmp_path: Path) -> None:
+    ran("recovery-crash")
+    sc = scenario(KINDS[point.kind], tmp_path)
+    sc.world.traps.append(_first_crash(sc))
+    assert isinstance(run(sc, sc.kind.command), Crash)
+    mark = len(sc.world.calls)
+    sc.world.traps = [Trap(lambda c: c.index > mark and c.crashable, when=point.when, occurrence=point.k)]
+    exc, _ = recover(sc, recovery)
+    assert isinstance(exc, Crash), f"expected the injected crash of {recovery}, got {exc!r}"
+    exc, _ = recover(sc, recovery)
+    assert exc is None, f"{recovery} after its own crash failed: {exc!r}"
+    if recovery == "resume":
+        assert_completed(sc)
+    else:
+        assert_original_serves(sc)
