@@ -107,6 +107,7 @@ def observed() -> Callable[..., Observed]:
     return make_observed
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     """The crash-point matrix (test_crash_matrix.py) says how many cases it ran."""
     import sys

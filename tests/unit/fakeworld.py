@@ -114,8 +114,6 @@ class Trap:
     def hit(self, call: Call, when: str) -> bool:
         if when != self.when or not self.armed() or not self.match(call):
             return False
-        if when == "before" or self.when == "after":
-            pass
         self.seen += 1
         if self.seen < self.occurrence:
             return False
@@ -243,7 +241,6 @@ class FakeWorld:
         self.processes: list[Process] = []
         self.checking = False  # invariants on: after setup
         self.healthy_threshold = 1.0
-        self.ram_plans: dict[str, dict[str, Any]] = {}
         for color in Color:
             lt_id = f"lt-{color.value}"
             self.templates[lt_id] = []

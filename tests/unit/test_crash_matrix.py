@@ -273,7 +273,6 @@ def dry_run(kind: Kind) -> tuple[list[Call], list[str], FakeWorld, int]:
         sc = scenario(kind, Path(tmp))
         exc = run(sc, kind.command)
         assert exc is None, f"{kind.name} does not complete without faults: {exc!r}"
-        assert_completed(sc)
         calls = [c for c in sc.world.calls[sc.start:] if c.crashable]
         records = sc.world.journal_records
         begin = max(n for n, r in enumerate(records) if r.step == "run" and r.status == "begin")
@@ -324,7 +323,18 @@ def trap_for(sc: Scenario, point: Point, action: Any = "crash", times: int | Non
                 action=action, times=times)
 
 
-POINTS = {name: crash_points(name) for name in KINDS}
+def _collect(name: str, fn: Callable[..., list[Any]], *args: Any) -> list[Any]:
+    """Enumerate at collection time; a kind whose undisturbed run breaks gets no cases (and
+    ``test_undisturbed_run_completes`` says why) instead of breaking the whole module."""
+    try:
+        return fn(name, *args)
+    except (Exception, Crash) as exc:  # noqa: BLE001
+        COLLECT_ERRORS.setdefault(name, f"{fn.__name__}: {exc!r}")
+        return []
+
+
+COLLECT_ERRORS: dict[str, str] = {}
+POINTS = {name: _collect(name, crash_points) for name in KINDS}
 RAN: dict[str, int] = {}
 
 
@@ -503,7 +513,7 @@ def fail_index(sc: Scenario) -> int:
     return next(c.index for c in sc.world.calls if _is_old_detach(sc, c))
 
 
-UNDO = {name: undo_points(name) for name in KINDS}
+UNDO = {name: _collect(name, undo_points) for name in KINDS}
 
 
 def undo_params() -> list[Any]:
@@ -604,8 +614,19 @@ def test_second_process_cannot_drive_a_live_run(recovery: str, tmp_path: Path) -
 # -- coverage and the count ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", list(KINDS))
+def test_undisturbed_run_completes(name: str, tmp_path: Path) -> None:
+    assert name not in COLLECT_ERRORS, COLLECT_ERRORS[name]
+    sc = scenario(KINDS[name], tmp_path)
+    exc = run(sc, sc.kind.command)
+    assert exc is None, f"{name} failed without any fault: {exc!r}"
+    assert_completed(sc)
+
+
 def test_every_step_of_every_kind_has_crash_points() -> None:
     for name, points in POINTS.items():
+        if name in COLLECT_ERRORS:
+            continue  # test_undisturbed_run_completes fails for it
         calls, steps, _, _ = dry_run(KINDS[name])
         covered = {p.step for p in points}
         assert set(steps) <= covered, f"{name}: steps without a crash point: {set(steps) - covered}"
@@ -638,7 +659,7 @@ def recovery_params() -> list[Any]:
     out = []
     for name in KINDS:
         for recovery in ("resume", "abort"):
-            for label, k, when in recovery_points(name, recovery):
+            for label, k, when in _collect(name, recovery_points, recovery):
                 point = Point(name, label, when, k, None, "", None, False)
                 reason = defect_for("recovery-crash", point, recovery)
                 marks = [pytest.mark.xfail(strict=True, reason="defect: " + reason)] if reason else []
