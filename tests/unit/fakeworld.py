@@ -207,6 +207,7 @@ class FakeWorld:
         apply_seconds: float = 15.0,
         own_suspensions: dict[Color, set[str]] | None = None,
         ami: str = AMI_V1,
+        warm_start: bool = False,
     ) -> None:
         self.root = Path(root)
         self.stack_dir = self.root / "stack"
@@ -249,13 +250,18 @@ class FakeWorld:
                 lt_id=lt_id, lt_version=0,
             )
             self.groups[self.asg_name(color)].suspended |= set((own_suspensions or {}).get(color, ()))
-        self.initial = TfVars(live_color=Color.BLUE, colors={
-            Color.BLUE: ColorVars(ami, size, "v1"), Color.GREEN: ColorVars(ami, 0, "")})
+        if warm_start:
+            # After a --keep-old release: green serves v2, blue still runs v1, detached.
+            self.initial = TfVars(live_color=Color.GREEN, colors={
+                Color.BLUE: ColorVars(ami, size, "v1"), Color.GREEN: ColorVars(AMI_V2, size, "v2")})
+        else:
+            self.initial = TfVars(live_color=Color.BLUE, colors={
+                Color.BLUE: ColorVars(ami, size, "v1"), Color.GREEN: ColorVars(ami, 0, "")})
         self.tfvars_path.write_text(tfvars_mod.render(self.initial, {}), encoding="utf-8")
-        # Terraform creates both colors, then bootstrap attaches blue and waits until it serves.
+        # Terraform creates both colors, then bootstrap attaches the live one and waits until it serves.
         self._tf_apply_vars(self.initial)
         self.settle()
-        self._attach(self.groups[self.asg_name(Color.BLUE)])
+        self._attach(self.groups[self.asg_name(self.initial.live_color)])
         self.settle()
         self.checking = True
 
