@@ -12,6 +12,7 @@ on today's executor are marked ``xfail(strict=True)`` with the defect: flip them
 
 from __future__ import annotations
 
+import atexit
 import http.server
 import random
 import signal
@@ -59,16 +60,21 @@ def smoke_url() -> str:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Smoke)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         _SMOKE.append(server)
+        atexit.register(_stop_smoke)  # also when the module's tests were all deselected
     return f"http://127.0.0.1:{_SMOKE[0].server_address[1]}/ok"
+
+
+def _stop_smoke() -> None:
+    while _SMOKE:
+        server = _SMOKE.pop()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _stop_smoke_server():
     yield
-    while _SMOKE:
-        server = _SMOKE.pop()
-        server.shutdown()
-        server.server_close()
+    _stop_smoke()
 
 
 # -- plan kinds ---------------------------------------------------------------------------------------
