@@ -105,3 +105,15 @@ def group() -> Callable[..., GroupState]:
 @pytest.fixture
 def observed() -> Callable[..., Observed]:
     return make_observed
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """The crash-point matrix (test_crash_matrix.py) says how many cases it ran."""
+    import sys
+
+    matrix = sys.modules.get("test_crash_matrix")
+    counts = getattr(matrix, "RAN", None)
+    if counts:
+        detail = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+        terminalreporter.write_line(f"crash-point matrix: {sum(counts.values())} cases ran ({detail})")
