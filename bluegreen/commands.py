@@ -20,6 +20,7 @@ from .plan import (
     LiveAssessment,
     Mode,
     ReleasePlan,
+    Step,
     SwitchIntent,
     assess_live,
     plan_switch,
@@ -135,15 +136,20 @@ def _release_label(mode: Mode, run_id: str) -> str:
     return f"{mode.value}-{stamp}-{run_id}"
 
 
-def _restore_text(app: App, situation: Situation) -> str:
+def _restore_text(app: App, situation: Situation, plan: ReleasePlan) -> str:
     """The variables a failed run returns to: what it started from, with the live color's size
-    as AWS reports it (the executor never resizes the serving color)."""
+    as AWS reports it (the executor never resizes the serving color). A release that first
+    clears a warm idle color returns it at zero: that step is one-way, and undoing the new AMI's
+    apply to the old size would leave the new AMI's instances running under the old variables."""
     vars_, extra = app.stack.read_vars()
     live = situation.assessment.live
     if live is not None:
         actual = situation.observed.group(live).desired_capacity
         current = vars_.colors[live]
         vars_ = vars_.with_color(live, ColorVars(current.ami, actual, current.release))
+    if Step.CLEAR_IDLE in plan.steps:
+        idle = vars_.colors[plan.target]
+        vars_ = vars_.with_color(plan.target, ColorVars(idle.ami, 0, idle.release))
     return tfvars.render(vars_, extra)
 
 
@@ -175,9 +181,10 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
             size=plan.size,
             ami=plan.ami,
             steps=plan.steps,
-            restore_text=_restore_text(app, situation),
+            restore_text=_restore_text(app, situation, plan),
             release_label=_release_label(plan.mode, run_id),
-            keep_old_seconds=app.settings.release.keep_old_seconds if intent.keep_old else 0,
+            keep_old_seconds=(app.settings.release.keep_old_seconds
+                              if intent.keep_old and intent.mode is Mode.RELEASE else 0),
         )
         app.journal.begin(run_id, plan.mode.value, header)
         switch = _switch(app, plan, situation.outputs, run_id, header, renew)
@@ -297,7 +304,8 @@ def swap(app: App, *, dry_run: bool) -> ReleasePlan:
     return run_switch(app, intent, target_ami, dry_run=dry_run)
 
 
-def rollback(app: App, *, dry_run: bool, enforce_deadline: bool = True) -> ReleasePlan:
+def rollback(app: App, *, dry_run: bool, enforce_deadline: bool = True,
+             keep_current: bool = False) -> ReleasePlan:
     """Back to the previous color: in seconds while it still runs (no Terraform on the critical
     path), otherwise a release of its AMI, which Terraform still records. After a keep-old
     window has ended the old color is scaled to zero first: the window is the promise."""
@@ -311,10 +319,12 @@ def rollback(app: App, *, dry_run: bool, enforce_deadline: bool = True) -> Relea
     previous_ami = situation.tfvars.colors[previous].ami
     if situation.observed.group(previous).in_service:
         app.reporter.info(f"{previous} is still running: warm rollback, no Terraform before the switch")
-        intent = SwitchIntent(Mode.ROLLBACK, smoke=bool(app.settings.release.smoke_url))
+        intent = SwitchIntent(Mode.ROLLBACK, smoke=bool(app.settings.release.smoke_url),
+                              keep_old=keep_current)
         return run_switch(app, intent, previous_ami, dry_run=dry_run)
     app.reporter.info(f"{previous} was scaled to zero: releasing its AMI {previous_ami} again")
-    return release(app, ami=previous_ami, manifest=None, size=None, keep_old=False, dry_run=dry_run)
+    return release(app, ami=previous_ami, manifest=None, size=None, keep_old=keep_current,
+                   dry_run=dry_run, wait=False)
 
 
 def _stalled_run(app: App, command: str) -> RunView:
@@ -390,9 +400,9 @@ def abort(app: App) -> None:
         execute(switch, decision.steps(ActionKind.RUN), finish=False)
         app.journal.event(Event.ABORTED, by="abort", switch_back=True)
     app.reporter.info(f"run {run.run_id} finished with {plan.live} kept warm; switching back to it")
-    rollback(app, dry_run=False, enforce_deadline=False)
-    # The aborted color must not stay warm: the end state is the one before the release.
-    finalize(app)
+    # A released color was idle before the run: the rollback scales it to zero. A rollback or swap
+    # switched to a color that was already running: it keeps running, as before the run.
+    rollback(app, dry_run=False, enforce_deadline=False, keep_current=plan.mode is not Mode.RELEASE)
     app.reporter.ok(f"Aborted: {plan.live} serves as before")
 
 

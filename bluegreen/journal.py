@@ -50,6 +50,10 @@ class Journal:
     def completed(self, step: Step, **data: Any) -> None:
         self._write(step.value, "completed", data)
 
+    def undoing(self, step: Step) -> None:
+        """An undo starts: until it is confirmed, the step is neither done nor undone."""
+        self._write(step.value, "undoing")
+
     def compensated(self, step: Step) -> None:
         self._write(step.value, "compensated")
 

@@ -61,6 +61,8 @@ UNDO_REASONS: dict[Step, str] = {
     Step.ATTACH: "detach the new color from the load balancer and let its targets drain",
     Step.LOWER_MIN: "restore the old color's MinSize",
     Step.STANDBY: "bring the old color's instances out of Standby and back into service",
+    Step.DETACH: "attach the old color again (its detach may have happened just before a crash)",
+    Step.CLEAR_IDLE: "make Terraform's variables say the idle color is at zero, as AWS runs it",
 }
 
 

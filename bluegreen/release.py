@@ -25,6 +25,7 @@ from .journal import Journal
 from .model import (
     ENTERING_STANDBY,
     IN_SERVICE,
+    PENDING,
     RELEASE_SUSPENDED_PROCESSES,
     STANDBY,
     Color,
@@ -212,7 +213,18 @@ class Switch:
         return {"old_min": old_min}
 
     def do_standby(self) -> dict[str, Any]:
-        live = self.group(self.plan.live)
+        live_color = self.plan.live
+        # Instances on their way back from Standby (Pending: an undo that stopped half way, then
+        # `resume`) can be put on Standby only once InService: wait for them, or they would stay
+        # registered and the drain would never end.
+        self.d.waiter.until(
+            f"{live_color} instances settled",
+            lambda: Verdict(not self.group(live_color).in_state(PENDING),
+                            f"{len(self.group(live_color).in_state(PENDING))} instance(s) Pending"),
+            timeout=self.d.settings.timeouts.instances_in_service_seconds,
+            color=live_color.value,
+        )
+        live = self.group(live_color)
         ids = [i.id for i in live.in_service]
         known = self.data.standby_ids
         standby_ids = sorted(set(known) | set(ids))
@@ -307,6 +319,7 @@ class Switch:
         handler = getattr(self, "undo_" + step.name.lower(), None)
         if handler is not None:
             self.d.reporter.step(f"undo {step.value}", "compensating", color=self._color_of(step))
+            self.d.journal.undoing(step)
             handler()
         self.d.journal.compensated(step)
 
@@ -352,13 +365,32 @@ class Switch:
         ids = [i.id for i in group.standby]
         if ids:
             self.d.autoscaling.exit_standby(group.name, ids)
-        back = ids or list(health.in_service_ids(group))
+        # The instances this run put on Standby, as journaled: after a crash right after our own
+        # ExitStandby they read Pending (neither Standby nor InService), and must still be waited for.
+        back = sorted(set(self.data.standby_ids) | set(ids)) or list(health.in_service_ids(group))
+
+        def probe() -> Verdict:
+            present = {i.id for i in self.group(live_color).instances}
+            return health.targets_health(self.traffic(), [i for i in back if i in present], 1.0)
+
         self.d.waiter.until(
             f"{live_color} back in service",
-            lambda: health.targets_health(self.traffic(), back, 1.0),
+            probe,
             timeout=self.d.settings.timeouts.targets_healthy_seconds,
             color=live_color.value,
         )
+
+    def undo_detach(self) -> None:
+        # A crash between the detach call and its journal record leaves the old color detached
+        # while the run is not past the commit point: attach it again before its instances leave
+        # Standby (the undo of standby-old, next), so they rejoin the load balancer.
+        self._attach(self.plan.live)
+
+    def undo_clear_idle(self) -> None:
+        # The warm idle color is not brought back (a release replaces it anyway); but Terraform's
+        # variables must say what AWS runs: the run's restore point has it at zero. A no-op plan
+        # when the apply-idle undo already restored it.
+        self.d.stack.restore(self.restore_text, self.plan.target, f"{self.run_id}-undo-clear-idle")
 
     # -- helpers -----------------------------------------------------------------------------
 

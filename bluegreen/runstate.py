@@ -194,6 +194,7 @@ class RunView:
     started: list[Step] = field(default_factory=list)
     completed: list[Step] = field(default_factory=list)
     compensated: list[Step] = field(default_factory=list)
+    undoing: list[Step] = field(default_factory=list)  # undo started, not confirmed: maybe half undone
     data: RunData = field(default_factory=RunData)
     error: str | None = None  # why the run stopped or failed, as last recorded
     finish_data: dict[str, Any] = field(default_factory=dict)
@@ -216,8 +217,10 @@ class RunView:
 
     @property
     def done(self) -> list[Step]:
-        """Steps whose effect stands: completed and not undone since."""
-        return [s for s in self.completed if s not in self.compensated]
+        """Steps whose effect stands: completed, and no undo of them started since (an undo that
+        failed half way, e.g. after the first of two ExitStandby batches, leaves the step neither
+        done nor undone: `resume` runs it again, `abort` undoes it again; both re-read AWS)."""
+        return [s for s in self.completed if s not in self.compensated and s not in self.undoing]
 
     @property
     def at(self) -> str:
@@ -263,10 +266,15 @@ def replay(records: Iterable[Any]) -> RunView | None:
             _run_event(run, record.status, data, time)
             continue
         step = _step(record.step)
-        lists = {"started": run.started, "completed": run.completed, "compensated": run.compensated}
+        lists = {"started": run.started, "completed": run.completed, "compensated": run.compensated,
+                 "undoing": run.undoing}
         target = lists.get(record.status)
-        if record.status in ("started", "completed") and step in run.compensated:
-            run.compensated.remove(step)  # resumed forward after an undo: the step stands again
+        if record.status in ("started", "completed"):
+            for undone in (run.compensated, run.undoing):
+                if step in undone:
+                    undone.remove(step)  # resumed forward after an undo: the step stands again
+        if record.status == "compensated" and step in run.undoing:
+            run.undoing.remove(step)
         if target is not None and step not in target:
             target.append(step)
         if data:
