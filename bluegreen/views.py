@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from .blast_radius import SENSITIVE, UNKNOWN, PlanSummary, ResourceChange
 from .journal import RunView
 from .model import Color
 from .commands import Situation
+from .drift import Drift
 from .stack import Preview
 
 
@@ -33,7 +34,8 @@ def kept_warm(situation: Situation, last_run: RunView | None) -> dict[str, Any] 
 
 
 def status_document(situation: Situation, service: str, run: RunView | None,
-                    last_run: RunView | None = None) -> dict[str, Any]:
+                    last_run: RunView | None = None, drift: Sequence[Drift] = ()) -> dict[str, Any]:
+    """``clean`` means one live color, Terraform agreeing, and no drift (``drift.find``)."""
     a = situation.assessment
     colors: dict[str, Any] = {}
     for color in Color:
@@ -60,8 +62,9 @@ def status_document(situation: Situation, service: str, run: RunView | None,
     return {
         "service": service,
         "live": a.live.value if a.live else None,
-        "clean": a.clean,
+        "clean": a.clean and not drift,
         "problems": list(a.problems),
+        "drift": [d.document() for d in drift],
         "serving": [c.value for c in a.serving],
         "tfvars_live": situation.tfvars.live_color.value,
         "outputs_live": situation.outputs.live_color.value,
@@ -79,11 +82,16 @@ def status_document(situation: Situation, service: str, run: RunView | None,
 
 def status_text(doc: dict[str, Any]) -> str:
     lines = []
-    if doc["clean"]:
-        lines.append(f"{doc['service']}: {doc['live']} is live (load balancer {doc['load_balancer']})")
+    drift = doc.get("drift") or []
+    if doc["live"] and not doc["problems"]:
+        lines.append(f"{doc['service']}: {doc['live']} is live (load balancer {doc['load_balancer']})"
+                     + (", but AWS has drifted from Terraform" if drift else ""))
     else:
         lines.append(f"{doc['service']}: NOT ONE CLEAN LIVE COLOR")
         lines += [f"  problem: {p}" for p in doc["problems"]]
+    for d in drift:
+        lines.append(f"  drift: {d['what']}")
+        lines.append(f"    fix: {d['fix']}")
     lines.append(f"  terraform: tfvars live_color={doc['tfvars_live']}, output live_color={doc['outputs_live']}")
     if doc.get("kept_warm"):
         k = doc["kept_warm"]
