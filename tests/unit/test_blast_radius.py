@@ -467,3 +467,53 @@ def test_create_and_replace_show_what_matters():
     assert summary.changes[1].action == "replace"
     assert summary.changes[1].others == ("description", "name")
     assert summary.changes[1].forces_replacement == ("name",)
+
+
+# -- the refusal a release sees -----------------------------------------------------------------
+
+
+class PlanOnlyTerraform:
+    """A Terraform port whose plan is a stored ``show -json``; applying would be a bug here."""
+
+    def __init__(self, plan: dict) -> None:
+        self.plan_json = plan
+        self.applied: list = []
+
+    def plan(self, var_file, out) -> bool:
+        return True
+
+    def show_plan(self, plan_file) -> dict:
+        return self.plan_json
+
+    def apply_plan(self, plan_file) -> None:
+        self.applied.append(plan_file)
+
+
+def test_a_release_of_a_root_layout_with_the_default_pattern_is_refused_with_the_fix(tmp_path):
+    from bluegreen.errors import BlastRadiusError, ExitCode
+    from bluegreen.model import ColorVars, TfVars
+    from bluegreen.stack import Stack
+
+    tfvars_path = tmp_path / "bluegreen.auto.tfvars.json"
+    ami = "ami-0123456789abcdef0"
+    tfvars_path.write_text(json.dumps({"live_color": "blue", "colors": {
+        "blue": {"ami": ami, "size": 2, "release": "v1"}, "green": {"ami": ami, "size": 0, "release": ""}}}))
+    terraform = PlanOnlyTerraform(load_plan("plan-root-layout.json"))
+    stack = Stack(terraform, tfvars_path, ("module.{color}",))
+    new = TfVars(Color.BLUE, {Color.BLUE: ColorVars(ami, 2, "v1"), Color.GREEN: ColorVars(ami, 2, "v2")})
+    with pytest.raises(BlastRadiusError) as info:
+        stack.change(new, Color.GREEN, "release")
+    message = str(info.value)
+    assert info.value.exit_code is ExitCode.BLAST_RADIUS and "\n" not in message
+    assert message == (
+        "blast-radius check failed for release: the plan changes addresses outside green: update "
+        "aws_autoscaling_group.green, update aws_launch_template.green (nothing was applied; "
+        "aws_autoscaling_group.green, aws_launch_template.green are not recognised as green's: add "
+        '"aws_autoscaling_group.{color}", "aws_launch_template.{color}" to [terraform] color_addresses)'
+    )
+    assert terraform.applied == []
+    assert json.loads(tfvars_path.read_text())["colors"]["green"]["size"] == 0  # untouched
+    # With the root layout's patterns the same plan goes through.
+    ok = Stack(terraform, tfvars_path, ("aws_launch_template.{color}", "aws_autoscaling_group.{color}"))
+    ok.change(new, Color.GREEN, "release")
+    assert len(terraform.applied) == 1
