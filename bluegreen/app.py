@@ -93,7 +93,8 @@ class App:
 
     @cached_property
     def stack(self) -> Stack:
-        return Stack(self.terraform, self.settings.terraform.tfvars_path, self.settings.terraform.color_address)
+        return Stack(self.terraform, self.settings.terraform.tfvars_path,
+                     self.settings.terraform.color_addresses)
 
     @cached_property
     def autoscaling(self) -> AutoScalingAdapter:

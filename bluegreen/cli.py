@@ -14,7 +14,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from . import __version__, commands, views
+from . import __version__, commands, drift, views
 from .app import App
 from .config import DEFAULT_CONFIG_NAME, Settings, load_settings, parse_duration
 from .errors import BluegreenError, ExitCode
@@ -160,12 +160,29 @@ def status(
         situation = commands.observe(a)
         last_run = a.journal.last_run()
         in_flight = last_run if last_run is not None and last_run.in_flight else None
-        doc = views.status_document(situation, a.settings.service.name, in_flight, last_run)
+        drifts = _drift(a, situation, in_flight)
+        doc = views.status_document(situation, a.settings.service.name, in_flight, last_run, drifts)
         typer.echo(json.dumps(doc, indent=2) if json_output else views.status_text(doc))
-        return ExitCode.OK if situation.assessment.clean else ExitCode.STATE_MISMATCH
+        return ExitCode.OK if doc["clean"] else ExitCode.STATE_MISMATCH
 
     # --json here means one JSON document on stdout, not the event stream.
     _with_app(config, terraform_bin, endpoint_url, False, debug, body)
+
+
+def _drift(a: App, situation: commands.Situation, in_flight) -> tuple[drift.Drift, ...]:
+    """The inputs of ``drift.find``: min/max as Terraform's state holds them (see drift.py)."""
+    applied = drift.applied_capacity(a.stack.terraform.show_state(), situation.outputs.asg_names)
+    where = drift.Where(stack_dir=_as_typed(a.settings.terraform.dir), region=a.settings.service.region)
+    return drift.find(situation.observed, situation.assessment, situation.tfvars, situation.outputs,
+                      applied, drift.InFlight.of(in_flight), where)
+
+
+def _as_typed(path: Path) -> str:
+    """``path`` as the user would type it here: relative to the current directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
 
 
 @app.command()

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .blast_radius import color_prefix, split_address
 from .errors import ConfigError, InputError
+from .model import Color
 
 DEFAULT_CONFIG_NAME = "bluegreen.toml"
 
@@ -32,8 +34,10 @@ class TerraformSettings:
     # embedded), or a binary name/path such as "tofu" or "/usr/local/bin/terraform".
     binary: str = "auto"
     lock_timeout_seconds: int = 60
-    # Prefix of each color's resource addresses in the plan; "{color}" becomes blue/green.
-    color_address: str = "module.{color}"
+    # How the blast-radius check recognises a color's resources in plan addresses: address
+    # prefixes with "{color}" in them (blast_radius.py). The older single key ``color_address``
+    # is read as a one-element list.
+    color_addresses: tuple[str, ...] = ("module.{color}",)
     plugin_dir: Path | None = None  # a provider mirror for air-gapped use (init -plugin-dir)
 
     @property
@@ -141,9 +145,14 @@ def parse_settings(data: Mapping[str, Any], *, source: Path) -> Settings:
     return settings
 
 
+# Older keys still accepted, read as their successor: (section, old key) -> new key.
+_RENAMED = {("terraform", "color_address"): "color_addresses"}
+
+
 def _parse_section(name: str, section_type: type, table: dict, source: Path, base: Path) -> Any:
     fields = {f.name: f for f in dataclasses.fields(section_type)}
     values: dict[str, Any] = {}
+    table = _renamed_keys(name, table, source)
     for key, value in table.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
@@ -154,8 +163,52 @@ def _parse_section(name: str, section_type: type, table: dict, source: Path, bas
             path = Path(value).expanduser()
             values[key] = path if path.is_absolute() else (base / path)
             continue
+        if (name, key) == ("terraform", "color_addresses"):
+            # Already checked (under the key the file used) when it came from color_address.
+            values[key] = value if isinstance(value, tuple) else _color_addresses(value, source, key)
+            continue
         values[key] = _check_type(name, key, value, fields[key].default, source)
     return section_type(**values)
+
+
+def _renamed_keys(section: str, table: dict, source: Path) -> dict:
+    table = dict(table)
+    for (where, old), new in _RENAMED.items():
+        if where != section or old not in table:
+            continue
+        if new in table:
+            raise ConfigError(
+                f"{source}: both {section}.{old} and {section}.{new} are set; keep only "
+                f"{new} (move {table[old]!r} into its list)"
+            )
+        value = table.pop(old)
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {section}.{old} must be a string, got {value!r}")
+        table[new] = _color_addresses([value], source, old)
+    return table
+
+
+def _color_addresses(value: Any, source: Path, written_as: str) -> tuple[str, ...]:
+    key = f"terraform.{written_as}"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(
+            f'{source}: {key} must be a non-empty list of address patterns such as '
+            f'["module.{{color}}"], got {value!r}'
+        )
+    for pattern in value:
+        if not isinstance(pattern, str) or "{color}" not in pattern:
+            raise ConfigError(
+                f'{source}: {key}: {pattern!r} must be a string containing "{{color}}", '
+                'e.g. "module.{color}" or "aws_autoscaling_group.{color}"'
+            )
+        try:
+            split_address(color_prefix(pattern, Color.BLUE))
+        except ValueError:
+            raise ConfigError(
+                f"{source}: {key}: {pattern!r} is not a Terraform address prefix "
+                '(steps joined by ".", keys in ["..."])'
+            ) from None
+    return tuple(dict.fromkeys(value))
 
 
 def _check_type(section: str, key: str, value: Any, default: Any, source: Path) -> Any:
@@ -191,8 +244,6 @@ def _check_ranges(settings: Settings, source: Path) -> None:
             problems.append(f"timeouts.{key} must be >= 0")
     if settings.timeouts.poll_seconds <= 0:
         problems.append("timeouts.poll_seconds must be > 0")
-    if "{color}" not in settings.terraform.color_address:
-        problems.append('terraform.color_address must contain "{color}"')
     if settings.terraform.binary == "":
         problems.append('terraform.binary must be "embedded", "auto" or a binary name/path')
     if not settings.terraform.tfvars.endswith(".auto.tfvars.json"):

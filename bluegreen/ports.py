@@ -64,6 +64,9 @@ class Terraform(Protocol):
     def show_plan(self, plan_file: Path) -> dict[str, Any]:
         """``show -json PLAN`` parsed."""
 
+    def show_state(self) -> dict[str, Any]:
+        """``show -json`` of the current state, parsed (what the last apply set)."""
+
     def apply_plan(self, plan_file: Path) -> None:
         """``apply`` of exactly that saved plan."""
 

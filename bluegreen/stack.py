@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from . import blast_radius, tfvars
 from .blast_radius import BlastRadiusVerdict, PlanSummary
@@ -38,10 +38,13 @@ class Preview:
 
 
 class Stack:
-    def __init__(self, terraform: Terraform, tfvars_path: Path, color_address: str) -> None:
+    def __init__(self, terraform: Terraform, tfvars_path: Path, color_addresses: str | Sequence[str]) -> None:
         self.terraform = terraform
         self.tfvars_path = tfvars_path
-        self.color_address = color_address
+        # The patterns recognising each color's addresses ([terraform] color_addresses).
+        self.color_addresses = (
+            (color_addresses,) if isinstance(color_addresses, str) else tuple(color_addresses)
+        )
         self.scratch = tfvars_path.parent / SCRATCH_DIR
         self._outputs: StackOutputs | None = None
 
@@ -71,7 +74,7 @@ class Stack:
         self.terraform.plan(var_file, plan_file)
         summary = blast_radius.summarize(self.terraform.show_plan(plan_file))
         verdict = (
-            blast_radius.check(summary, allowed, self.color_address) if allowed is not None else None
+            blast_radius.check(summary, allowed, self.color_addresses) if allowed is not None else None
         )
         return Preview(label, new_vars, text, plan_file, summary, verdict)
 
@@ -110,6 +113,12 @@ def _blast_radius_error(preview: Preview) -> BlastRadiusError:
     else:
         addresses = tuple(v.address for v in preview.verdict.violations)
         reason = preview.verdict.reason
+        if preview.verdict.fix:
+            return BlastRadiusError(
+                f"blast-radius check failed for {preview.label}: {reason}",
+                addresses=addresses,
+                hint=f"nothing was applied; {preview.verdict.fix}",
+            )
     return BlastRadiusError(
         f"blast-radius check failed for {preview.label}: {reason}",
         addresses=addresses,

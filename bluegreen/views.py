@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import json
+from typing import Any, Sequence
 
-from .blast_radius import PlanSummary
+from .blast_radius import SENSITIVE, UNKNOWN, PlanSummary, ResourceChange
 from .journal import RunView
 from .model import Color
 from .commands import Situation
+from .drift import Drift
 from .stack import Preview
 
 
@@ -31,7 +33,8 @@ def kept_warm(situation: Situation, last_run: RunView | None, now: dt.datetime |
 
 
 def status_document(situation: Situation, service: str, run: RunView | None,
-                    last_run: RunView | None = None) -> dict[str, Any]:
+                    last_run: RunView | None = None, drift: Sequence[Drift] = ()) -> dict[str, Any]:
+    """``clean`` means one live color, Terraform agreeing, and no drift (``drift.find``)."""
     a = situation.assessment
     colors: dict[str, Any] = {}
     for color in Color:
@@ -58,8 +61,9 @@ def status_document(situation: Situation, service: str, run: RunView | None,
     return {
         "service": service,
         "live": a.live.value if a.live else None,
-        "clean": a.clean,
+        "clean": a.clean and not drift,
         "problems": list(a.problems),
+        "drift": [d.document() for d in drift],
         "serving": [c.value for c in a.serving],
         "tfvars_live": situation.tfvars.live_color.value,
         "outputs_live": situation.outputs.live_color.value,
@@ -80,11 +84,16 @@ def status_document(situation: Situation, service: str, run: RunView | None,
 
 def status_text(doc: dict[str, Any]) -> str:
     lines = []
-    if doc["clean"]:
-        lines.append(f"{doc['service']}: {doc['live']} is live (load balancer {doc['load_balancer']})")
+    drift = doc.get("drift") or []
+    if doc["live"] and not doc["problems"]:
+        lines.append(f"{doc['service']}: {doc['live']} is live (load balancer {doc['load_balancer']})"
+                     + (", but AWS has drifted from Terraform" if drift else ""))
     else:
         lines.append(f"{doc['service']}: NOT ONE CLEAN LIVE COLOR")
         lines += [f"  problem: {p}" for p in doc["problems"]]
+    for d in drift:
+        lines.append(f"  drift: {d['what']}")
+        lines.append(f"    fix: {d['fix']}")
     lines.append(f"  terraform: tfvars live_color={doc['tfvars_live']}, output live_color={doc['outputs_live']}")
     if doc.get("kept_warm"):
         k = doc["kept_warm"]
@@ -125,54 +134,132 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def plan_document(preview: Preview, live: Color, idle: Color) -> dict[str, Any]:
+    """``live`` and the new color side by side (AMI, release label, size), then per changed
+    resource the attribute diffs that matter, masked as Terraform masks them."""
     summary: PlanSummary = preview.summary
     verdict = preview.verdict
+    new = preview.vars.colors[idle]
+    # The live color's entry is the committed tfvars' AMI and label, with its size as AWS runs
+    # it (commands.plan): what stays in service while the new color comes up.
+    current = preview.vars.colors[live]
     return {
         "live": live.value,
         "target": idle.value,
-        "ami": preview.vars.colors[idle].ami,
-        "size": preview.vars.colors[idle].size,
+        "ami": new.ami,
+        "size": new.size,
+        "release": new.release,
+        "live_color": {"color": live.value, "ami": current.ami, "release": current.release, "size": current.size},
         "plan_file": str(preview.plan_file),
         "counts": summary.counts,
-        "changes": [{"address": c.address, "action": c.action} for c in summary.changes],
+        "changes": [_change_document(c) for c in summary.changes],
         "blast_radius": {
             "ok": preview.ok,
             "reason": verdict.reason if verdict else "",
+            "fix": verdict.fix if verdict else "",
             "violations": [{"address": v.address, "action": v.action} for v in (verdict.violations if verdict else ())],
         },
     }
 
 
+def _change_document(change: ResourceChange) -> dict[str, Any]:
+    return {
+        "address": change.address,
+        "action": change.action,
+        "diffs": [{"attribute": d.path, "before": d.before, "after": d.after} for d in change.diffs],
+        "other_attributes": list(change.others),
+        "forces_replacement": list(change.forces_replacement),
+    }
+
+
 def plan_text(doc: dict[str, Any]) -> str:
-    lines = [f"Plan: release {doc['ami']} x{doc['size']} onto {doc['target']} ({doc['live']} stays live)"]
+    live = doc["live_color"]
+    lines = [
+        f"Plan: release {doc['ami']} x{doc['size']} onto {doc['target']} ({doc['live']} stays live)",
+        f"  live {live['color']:5}  AMI {live['ami']}  release {live['release'] or '-'}  {live['size']} instance(s)",
+        f"  new  {doc['target']:5}  AMI {doc['ami']}  release {doc['release'] or '-'}  {doc['size']} instance(s)",
+    ]
     counts = doc["counts"]
     lines.append("  " + ", ".join(f"{n} to {action}" for action, n in counts.items()))
     for change in doc["changes"]:
         lines.append(f"  {_symbol(change['action'])} {change['address']} ({change['action']})")
+        for diff in change["diffs"]:
+            lines.append(f"      {diff['attribute']}: {_value(diff['before'])} -> {_value(diff['after'])}")
+        if change["forces_replacement"]:
+            lines.append(f"      forces replacement: {', '.join(change['forces_replacement'])}")
+        if change["other_attributes"]:
+            lines.append(f"      also changes: {', '.join(change['other_attributes'])}")
     br = doc["blast_radius"]
     lines.append(("Blast radius OK: " if br["ok"] else "BLAST RADIUS VIOLATION: ") + br["reason"])
+    if br.get("fix"):
+        lines.append(f"  fix: {br['fix']}")
     return "\n".join(lines)
 
 
 def plan_markdown(doc: dict[str, Any]) -> str:
     br = doc["blast_radius"]
+    live = doc["live_color"]
     status = "✅ touches only the idle color" if br["ok"] else "❌ **blast-radius violation**"
     lines = [
         f"### bluegreen plan: `{doc['ami']}` onto **{doc['target']}** ({doc['live']} stays live)",
         "",
         f"Blast radius: {status}",
         "",
-        "| action | address |",
-        "|---|---|",
+        "| | color | AMI | release | instances |",
+        "|---|---|---|---|---|",
+        f"| live | {live['color']} | {_code(live['ami'])} | {_code(live['release'])} | {live['size']} |",
+        f"| new | {doc['target']} | {_code(doc['ami'])} | {_code(doc['release'])} | {doc['size']} |",
+        "",
+        "| action | address | changes |",
+        "|---|---|---|",
     ]
-    lines += [f"| {c['action']} | `{c['address']}` |" for c in doc["changes"]]
+    for c in doc["changes"]:
+        cells = [f"{_code(d['attribute'])}: {_md_value(d['before'])} → {_md_value(d['after'])}" for d in c["diffs"]]
+        if c["forces_replacement"]:
+            cells.append("forces replacement: " + ", ".join(_code(a) for a in c["forces_replacement"]))
+        if c["other_attributes"]:
+            cells.append("also: " + ", ".join(_code(a) for a in c["other_attributes"]))
+        lines.append(f"| {c['action']} | {_code(c['address'])} | {'<br>'.join(cells)} |")
     if not doc["changes"]:
-        lines.append("| (none) | |")
+        lines.append("| (none) | | |")
     if not br["ok"]:
         lines += ["", f"> {br['reason']}"]
+        if br.get("fix"):
+            lines += [">", f"> **fix:** {_md_escape(br['fix'])}"]
     counts = doc["counts"]
     lines += ["", " · ".join(f"{n} to {action}" for action, n in counts.items())]
     return "\n".join(lines)
+
+
+_MASKS = (UNKNOWN, SENSITIVE)
+_LONGEST = 200  # a value longer than this (a whole block as JSON) is cut: the full plan has it
+
+
+def _value(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    if value in _MASKS:
+        return value
+    text = value if len(value) <= _LONGEST else value[:_LONGEST] + "…"
+    return json.dumps(text) if text == "" or text != text.strip() else text
+
+
+def _md_value(value: str | None) -> str:
+    if value is None or value in _MASKS:
+        return _value(value)
+    return _code(value if len(value) <= _LONGEST else value[:_LONGEST] + "…")
+
+
+def _code(text: str) -> str:
+    """``text`` as a markdown code span inside a table cell."""
+    if text == "":
+        return '`""`'
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text.replace('|', '&#124;')}{pad}{fence}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "&#124;").replace("<", "&lt;")
 
 
 def _symbol(action: str) -> str:

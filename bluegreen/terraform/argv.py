@@ -56,6 +56,11 @@ def show_plan_argv(plan_file: StrPath) -> list[str]:
     return ["show", "-json", "-no-color", os.fspath(plan_file)]
 
 
+def show_state_argv() -> list[str]:
+    """``show -json`` without a plan file: the current state (no refresh, no lock)."""
+    return ["show", "-json", "-no-color"]
+
+
 def output_argv() -> list[str]:
     return ["output", "-json", "-no-color"]
 

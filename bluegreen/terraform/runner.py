@@ -642,6 +642,9 @@ class TerraformRunner:
     def show_plan(self, plan_file: Path) -> dict[str, Any]:
         return self._json(self.run(tfargv.show_plan_argv(self._path(plan_file))))
 
+    def show_state(self) -> dict[str, Any]:
+        return self._json(self.run(tfargv.show_state_argv()))
+
     def apply_plan(self, plan_file: Path) -> None:
         self.run(tfargv.apply_argv(self._path(plan_file), lock_timeout=self.lock_timeout))
 

@@ -23,6 +23,7 @@ from bluegreen.errors import (
     RolledBackError,
     StateMismatchError,
 )
+from bluegreen.health import Verdict
 from bluegreen.lab.fidelity import ScriptedHealth, broken, degrades
 from bluegreen.lab.lab import Lab
 from bluegreen.model import Color
@@ -40,6 +41,7 @@ from scenario_support import (
     recover,
     serving_invariant,
     steps_of,
+    wait_for,
     wait_serving,
 )
 
@@ -455,6 +457,31 @@ def test_keep_old_window_flips_back_when_the_new_color_fails(scenario: Scenario)
     assert run.kind == "rollback" and run.outcome == "completed"
     s = assert_one_live(app, live)
     assert s.tfvars.colors[live].ami != ami
+# -- status: drift ----------------------------------------------------------------------------
+
+
+def test_status_reports_a_hand_set_capacity_with_its_fix(scenario: Scenario) -> None:
+    lab, app = scenario.lab, scenario.app
+    live = live_of(app)
+    idle = live.other()
+    name = app.stack.outputs().asg_names[idle]
+    asg = lab.client("autoscaling")
+    code, doc = _status_json(lab)
+    assert (code, doc["clean"], doc["drift"]) == (0, True, []), doc  # min/max match the state
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, DesiredCapacity=1)
+    try:
+        code, doc = _status_json(lab)
+        assert code == ExitCode.STATE_MISMATCH, doc
+        assert doc["live"] == live.value and doc["problems"] == []
+        (drift,) = doc["drift"]
+        assert (drift["kind"], drift["color"]) == ("capacity", idle.value)
+        assert drift["what"].startswith(f"{idle} desired capacity is 1, Terraform's configuration says 0")
+        assert drift["fix"].startswith("`terraform -chdir=") and drift["fix"].endswith(" apply` sets it back to 0")
+    finally:
+        asg.update_auto_scaling_group(AutoScalingGroupName=name, DesiredCapacity=0)
+    wait_for(app, f"{idle} back at zero",
+             lambda: Verdict(not commands.observe(app).observed.group(idle).instances, "instances left"))
+    assert_one_live(app, live)
 
 
 # -- status: both colors attached -------------------------------------------------------------
@@ -470,11 +497,21 @@ def test_status_reports_both_attached(scenario: Scenario) -> None:
     assert_one_live(app, live)
 
 
-def _both_attached_then_detach(lab, app, asg, live, outputs) -> None:
+def _status_json(lab) -> tuple[int, dict]:
+    """``bluegreen status --json`` through the CLI: its exit code and document."""
     from typer.testing import CliRunner
 
     from bluegreen.cli import app as cli
 
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        result = CliRunner().invoke(cli, ["status", "--config", str(lab.config_path), "--json"])
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def _both_attached_then_detach(lab, app, asg, live, outputs) -> None:
     idle = live.other()
     asg.attach_load_balancer_target_groups(
         AutoScalingGroupName=outputs.asg_names[idle], TargetGroupARNs=[outputs.traffic_name])
@@ -484,16 +521,18 @@ def _both_attached_then_detach(lab, app, asg, live, outputs) -> None:
         assert s.assessment.live is None and not s.assessment.clean
         assert "both colors are attached" in s.assessment.problems[0]
 
-        handler = signal.getsignal(signal.SIGTERM)
-        try:
-            result = CliRunner().invoke(cli, ["status", "--config", str(lab.config_path), "--json"])
-        finally:
-            signal.signal(signal.SIGTERM, handler)
-        assert result.exit_code == ExitCode.STATE_MISMATCH == 7, result.output
-        doc = json.loads(result.stdout)
+        code, doc = _status_json(lab)
+        assert code == ExitCode.STATE_MISMATCH == 7, doc
         assert doc["clean"] is False and doc["live"] is None
         assert doc["colors"][idle.value]["attached"] is True
         assert "both colors are attached" in doc["problems"][0]
+        # The stray color is the idle one (no instances, nothing healthy), and the fix is the one
+        # hand step that detaches exactly it.
+        stray = doc["drift"][0]
+        assert (stray["kind"], stray["color"]) == ("stray", idle.value), doc["drift"]
+        assert stray["fix"].startswith(
+            "`aws autoscaling detach-load-balancer-target-groups --auto-scaling-group-name "
+            f"{outputs.asg_names[idle]} --target-group-arns {outputs.traffic_name} --region us-east-1`")
 
         with pytest.raises(StateMismatchError) as info:
             _release(app, lab.bake("v-refused"))

@@ -39,7 +39,7 @@ def test_defaults():
     assert s.service.region == "us-east-1"
     assert s.terraform.tfvars == "bluegreen.auto.tfvars.json"
     assert s.terraform.binary == "auto"
-    assert s.terraform.color_address == "module.{color}"
+    assert s.terraform.color_addresses == ("module.{color}",)
     assert s.terraform.plugin_dir is None
     assert s.release.healthy_threshold == 1.0
     assert s.release.verify_seconds == 30
@@ -118,7 +118,7 @@ poll_seconds = 2.5
     assert s.terraform.tfvars_path == base / "infra/stack/colors.auto.tfvars.json"
     assert s.terraform.binary == "tofu"
     assert s.terraform.lock_timeout_seconds == 120
-    assert s.terraform.color_address == 'module.app["{color}"]'
+    assert s.terraform.color_addresses == ('module.app["{color}"]',)  # the older single key
     assert s.aws.endpoint_url == "http://127.0.0.1:5000" and s.aws.profile == "prod"
     assert s.release.verify_seconds == 90
     assert s.release.healthy_threshold == 0.75
@@ -322,3 +322,55 @@ def test_parse_duration_refuses_with_the_flag_named(text):
 
     with pytest.raises(InputError, match="--keep-old"):
         parse_duration(text, "--keep-old")
+
+
+# -- terraform.color_addresses ------------------------------------------------------------------
+
+
+def test_color_addresses_list(tmp_path):
+    text = (
+        '[terraform]\ncolor_addresses = ["module.{color}", "aws_launch_template.{color}", '
+        '"aws_autoscaling_group.{color}", \'module.app["{color}"]\', "module.{color}"]\n'
+    )
+    s = load_settings(write_config(tmp_path, text))
+    assert s.terraform.color_addresses == (
+        "module.{color}",
+        "aws_launch_template.{color}",
+        "aws_autoscaling_group.{color}",
+        'module.app["{color}"]',
+    )  # in order, the repeat dropped
+
+
+def test_older_single_key_is_a_one_element_list(tmp_path):
+    s = load_settings(write_config(tmp_path, '[terraform]\ncolor_address = "module.web_{color}"\n'))
+    assert s.terraform.color_addresses == ("module.web_{color}",)
+
+
+def test_both_keys_is_one_line_error(tmp_path):
+    message = config_error(
+        tmp_path,
+        '[terraform]\ncolor_address = "module.{color}"\ncolor_addresses = ["aws_autoscaling_group.{color}"]\n',
+    )
+    assert "terraform.color_address and terraform.color_addresses are set" in message
+    assert "keep only color_addresses" in message and "'module.{color}'" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("[]", "non-empty list"),
+        ('"module.{color}"', "non-empty list"),
+        ('["module.green"]', "'module.green' must be a string containing \"{color}\""),
+        ('["module.{color}", 3]', "3 must be a string"),
+        ('["module.{color}["]', "is not a Terraform address prefix"),
+        ('["module..{color}"]', "is not a Terraform address prefix"),
+    ],
+)
+def test_bad_color_addresses(tmp_path, value, needle):
+    message = config_error(tmp_path, f"[terraform]\ncolor_addresses = {value}\n")
+    assert "terraform.color_addresses" in message and needle in message
+
+
+def test_bad_older_key_is_named_as_written(tmp_path):
+    message = config_error(tmp_path, "[terraform]\ncolor_address = 7\n")
+    assert "terraform.color_address must be a string" in message

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import pytest
 
 from bluegreen import commands
-from bluegreen.errors import BluegreenError, ExitCode, LockedError, StateMismatchError, TerraformError
+from bluegreen.errors import ExitCode, LockedError, StateMismatchError, TerraformError
 from bluegreen.model import Color, TrafficKind
 from fakeworld import (
     AMI_V1,

@@ -43,4 +43,5 @@ def test_apply_applies_exactly_the_saved_plan():
 def test_show_output_version():
     assert argv.show_plan_argv(Path("p.tfplan")) == ["show", "-json", "-no-color", "p.tfplan"]
     assert argv.output_argv() == ["output", "-json", "-no-color"]
+    assert argv.show_state_argv() == ["show", "-json", "-no-color"]
     assert argv.version_argv() == ["version", "-json"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bluegreen import views
-from bluegreen.blast_radius import PlanSummary, ResourceChange, check
+from bluegreen.blast_radius import PlanSummary, ResourceChange, check, summarize
 from bluegreen.commands import Situation
 from bluegreen.journal import RunView
 from bluegreen.plan import Mode
@@ -175,17 +175,24 @@ def test_plan_document():
     doc = views.plan_document(preview(), BLUE, GREEN)
     json.dumps(doc)
     assert doc["live"] == "blue" and doc["target"] == "green"
-    assert doc["ami"] == NEW and doc["size"] == 3
+    assert doc["ami"] == NEW and doc["size"] == 3 and doc["release"] == "r42"
+    assert doc["live_color"] == {"color": "blue", "ami": OLD, "release": "r41", "size": 3}
     assert doc["plan_file"] == "/stack/.bluegreen/release.tfplan"
     assert doc["counts"] == {"create": 0, "update": 2, "replace": 1, "delete": 0}
-    assert doc["changes"][2] == {"address": "module.green.aws_instance.canary[0]", "action": "replace"}
+    assert doc["changes"][2] == {
+        "address": "module.green.aws_instance.canary[0]", "action": "replace",
+        "diffs": [], "other_attributes": [], "forces_replacement": [],
+    }
     assert doc["blast_radius"]["ok"] is True and doc["blast_radius"]["violations"] == []
+    assert doc["blast_radius"]["fix"] == ""
 
 
 def test_plan_text_lists_addresses():
     text = views.plan_text(views.plan_document(preview(), BLUE, GREEN))
     lines = text.splitlines()
     assert lines[0] == f"Plan: release {NEW} x3 onto green (blue stays live)"
+    assert lines[1] == f"  live blue   AMI {OLD}  release r41  3 instance(s)"
+    assert lines[2] == f"  new  green  AMI {NEW}  release r42  3 instance(s)"
     assert "  ~ module.green.aws_launch_template.this (update)" in lines
     assert "  ~ module.green.aws_autoscaling_group.this (update)" in lines
     assert "  -/+ module.green.aws_instance.canary[0] (replace)" in lines
@@ -193,46 +200,125 @@ def test_plan_text_lists_addresses():
     assert lines[-1] == "Blast radius OK: the plan changes only green addresses"
 
 
-def test_plan_text_marks_a_violation():
-    bad = CHANGES + (ResourceChange("module.traffic.aws_lb_listener.http", "update"),)
-    text = views.plan_text(views.plan_document(preview(bad), BLUE, GREEN))
-    assert "  ~ module.traffic.aws_lb_listener.http (update)" in text
-    assert text.splitlines()[-1].startswith("BLAST RADIUS VIOLATION: ")
-    assert "update module.traffic.aws_lb_listener.http" in text.splitlines()[-1]
+def test_plan_text_marks_a_violation_and_names_the_fix():
+    bad = CHANGES + (ResourceChange("module.traffic.aws_lb_listener.http", "update"),
+                     ResourceChange("aws_launch_template.green", "update"))
+    lines = views.plan_text(views.plan_document(preview(bad), BLUE, GREEN)).splitlines()
+    assert "  ~ module.traffic.aws_lb_listener.http (update)" in lines
+    assert lines[-2].startswith("BLAST RADIUS VIOLATION: ")
+    assert "update module.traffic.aws_lb_listener.http" in lines[-2]
+    assert lines[-1].startswith(
+        "  fix: aws_launch_template.green is not recognised as green's: "
+        'add "aws_launch_template.{color}" to [terraform] color_addresses; '
+        "module.traffic.aws_lb_listener.http is shared"
+    )
+
+
+def change_rows(md: str) -> list[str]:
+    table = md.split("| action | address | changes |\n|---|---|---|\n", 1)[1]
+    return [line for line in table.splitlines() if line.startswith("| ")]
 
 
 def test_plan_markdown_has_a_row_per_change():
     md = views.plan_markdown(views.plan_document(preview(), BLUE, GREEN))
-    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| action")]
-    assert rows == [
-        "| update | `module.green.aws_launch_template.this` |",
-        "| update | `module.green.aws_autoscaling_group.this` |",
-        "| replace | `module.green.aws_instance.canary[0]` |",
+    assert change_rows(md) == [
+        "| update | `module.green.aws_launch_template.this` |  |",
+        "| update | `module.green.aws_autoscaling_group.this` |  |",
+        "| replace | `module.green.aws_instance.canary[0]` |  |",
     ]
     assert "✅" in md and "❌" not in md and "violation" not in md
     assert md.splitlines()[0] == f"### bluegreen plan: `{NEW}` onto **green** (blue stays live)"
+    assert f"| live | blue | `{OLD}` | `r41` | 3 |" in md
+    assert f"| new | green | `{NEW}` | `r42` | 3 |" in md
 
 
 def test_plan_markdown_marks_a_violation():
     bad = (ResourceChange("module.blue.aws_autoscaling_group.this", "update"),) + CHANGES
     md = views.plan_markdown(views.plan_document(preview(bad), BLUE, GREEN))
     assert "❌ **blast-radius violation**" in md
-    assert "| update | `module.blue.aws_autoscaling_group.this` |" in md
+    assert "| update | `module.blue.aws_autoscaling_group.this` |  |" in md
     assert "> the plan changes addresses outside green: update module.blue.aws_autoscaling_group.this" in md
-    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| action")]
-    assert len(rows) == 4  # one per change, the violation included
+    assert "> **fix:** module.blue.aws_autoscaling_group.this belongs to blue" in md
+    assert len(change_rows(md)) == 4  # one per change, the violation included
 
 
 def test_plan_markdown_without_changes():
     md = views.plan_markdown(views.plan_document(preview(()), BLUE, GREEN))
-    assert "| (none) | |" in md
+    assert "| (none) | | |" in md
 
 
 def test_plan_document_without_verdict():
     p = preview(())
     p = Preview(p.label, p.vars, p.text, p.plan_file, p.summary, verdict=None)
     doc = views.plan_document(p, BLUE, GREEN)
-    assert doc["blast_radius"] == {"ok": True, "reason": "", "violations": []}
+    assert doc["blast_radius"] == {"ok": True, "reason": "", "fix": "", "violations": []}
+
+
+# -- plan of a real `terraform show -json` (tests/unit/fixtures) ----------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LAB_OLD, LAB_NEW = "ami-81a68f64047b1e70b", "ami-324258708110a5bfb"
+
+
+def fixture_preview(name: str, patterns: list[str]) -> Preview:
+    summary = summarize(json.loads((FIXTURES / name).read_text(encoding="utf-8")))
+    vars_ = TfVars(BLUE, {BLUE: ColorVars(LAB_OLD, 2, "v1"), GREEN: ColorVars(LAB_NEW, 2, "planned")})
+    return Preview("plan", vars_, "{}", Path("/stack/.bluegreen/plan.tfplan"), summary,
+                   check(summary, GREEN, patterns))
+
+
+def test_plan_text_of_a_real_plan_shows_what_a_reviewer_judges():
+    text = views.plan_text(views.plan_document(fixture_preview("plan-module-layout.json", ["module.{color}"]), BLUE, GREEN))
+    assert text == "\n".join([
+        f"Plan: release {LAB_NEW} x2 onto green (blue stays live)",
+        f"  live blue   AMI {LAB_OLD}  release v1  2 instance(s)",
+        f"  new  green  AMI {LAB_NEW}  release planned  2 instance(s)",
+        "  0 to create, 2 to update, 0 to replace, 0 to delete",
+        "  ~ module.green.aws_autoscaling_group.this (update)",
+        "      launch_template[0].version: 1 -> (known after apply)",
+        "      desired_capacity: 1 -> 2",
+        "  ~ module.green.aws_launch_template.this (update)",
+        f"      image_id: {LAB_OLD} -> {LAB_NEW}",
+        "      latest_version: 1 -> (known after apply)",
+        '      tag_specifications[0].tags.Release: "" -> planned',
+        "Blast radius OK: the plan changes only green addresses",
+    ])
+
+
+def test_plan_markdown_of_a_real_plan_masks_sensitive_values():
+    doc = views.plan_document(fixture_preview("plan-foreach-layout.json", ['module.app["{color}"]']), BLUE, GREEN)
+    md = views.plan_markdown(doc)
+    rows = change_rows(md)
+    assert rows[1] == (
+        '| update | `module.app["green"].aws_launch_template.this` | '
+        f"`image_id`: `{LAB_OLD}` → `{LAB_NEW}`<br>"
+        "`latest_version`: `1` → (known after apply)<br>"
+        '`tags.Release`: `""` → `planned`<br>'
+        "also: `tags_all`, `user_data` |"
+    )
+    assert "`tag.Release`: `\"\"` → `planned`" in rows[0]
+    for rendered in (md, views.plan_text(doc), json.dumps(doc)):
+        assert "c2VjcmV0" not in rendered and "bmV3LXNlY3JldA==" not in rendered
+
+
+def test_plan_text_shows_masked_values_as_terraform_does():
+    from bluegreen.blast_radius import AttributeDiff
+
+    change = ResourceChange(
+        "module.green.aws_launch_template.this", "replace",
+        diffs=(AttributeDiff("image_id", None, "ami-1"), AttributeDiff("tags.Token", "(sensitive)", "(sensitive)"),
+               AttributeDiff("latest_version", "4", "(known after apply)")),
+        others=("name",), forces_replacement=("name",),
+    )
+    lines = views.plan_text(views.plan_document(preview((change,)), BLUE, GREEN)).splitlines()
+    i = lines.index("  -/+ module.green.aws_launch_template.this (replace)")
+    assert lines[i + 1:i + 6] == [
+        "      image_id: (none) -> ami-1",
+        "      tags.Token: (sensitive) -> (sensitive)",
+        "      latest_version: 4 -> (known after apply)",
+        "      forces replacement: name",
+        "      also changes: name",
+    ]
 
 
 def _header(seconds: int = 0) -> RunHeader:
