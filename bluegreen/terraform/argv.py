@@ -56,6 +56,11 @@ def show_plan_argv(plan_file: StrPath) -> list[str]:
     return ["show", "-json", "-no-color", os.fspath(plan_file)]
 
 
+def state_pull_argv() -> list[str]:
+    """``state pull``: the current state as JSON from any backend (read-only, no lock needed)."""
+    return ["state", "pull"]
+
+
 def output_argv() -> list[str]:
     return ["output", "-json", "-no-color"]
 
