@@ -85,15 +85,18 @@ def _refused(scenario: Scenario, out: Path) -> StateMismatchError:
     return info.value
 
 
-def _bump_state_serial(app) -> tuple[str, int]:
-    """Someone wrote the state since the plan (as any apply does): push it back with serial + 1.
-    Changes no resource, so only the serial tells the plan is stale."""
+def _bump_state_serial(app) -> int:
+    """Someone wrote the state since the plan (as any apply does): push it back with a higher
+    serial (Terraform's local backend bumps it once more as it persists). Changes no resource, so
+    only the serial tells the plan is stale. Returns the new serial."""
     state = json.loads(app.terraform.run(["state", "pull"]).stdout)
     state["serial"] += 1
     pushed = app.stack.scratch / "bumped.tfstate"
     pushed.write_text(json.dumps(state))
     app.terraform.run(["state", "push", str(pushed)])
-    return state["lineage"], state["serial"]
+    lineage, serial = app.terraform.state_identity()
+    assert lineage == state["lineage"] and serial >= state["serial"]
+    return serial
 
 
 def test_the_saved_plan_is_the_applied_plan(scenario: Scenario, tmp_path: Path) -> None:
@@ -147,10 +150,10 @@ def test_a_stale_saved_plan_is_refused_before_any_aws_change(scenario: Scenario,
     # 1. The state moved since the plan (someone applied): only the serial says so.
     _plan_out(app, ami, out)
     serial = saved_plan.load(out).basis.state.serial
-    _bump_state_serial(scenario.new_app())
+    now = _bump_state_serial(scenario.new_app())
     error = _refused(scenario, out)
     assert str(error) == (f"saved plan {out} is stale: the Terraform state moved (serial {serial} -> "
-                          f"{serial + 1}: something was applied since); nothing was changed "
+                          f"{now}: something was applied since); nothing was changed "
                           f"(run `bluegreen plan --out {out}` again)")
 
     # 2. A fresh plan, then the committed tfvars are edited (one added blank line: same values,
