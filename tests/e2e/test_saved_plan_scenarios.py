@@ -209,3 +209,56 @@ def _empty(app, color: Color):
 
     group = commands.observe(app).observed.group(color)
     return Verdict(not group.instances, f"{len(group.instances)} instance(s)")
+
+
+# -- issue 10: the release's plan and blast-radius check come before its first AWS change ---------
+
+
+def test_a_blast_radius_refusal_touches_nothing(scenario: Scenario) -> None:
+    """A stack whose colors the config does not recognise (a wrong color_address): the release
+    plans, the check refuses (exit 8), and no scaling process was suspended on either group, no
+    journal run began, nothing reached moto."""
+    from bluegreen.errors import BlastRadiusError
+
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("terraform", color_address="module.app_{color}"))
+    before = _world(app)
+    live = live_of(app)
+    with serving_invariant(lab, app, commands.observe(app).observed.group(live).desired_capacity) as inv:
+        with pytest.raises(BlastRadiusError) as info:
+            commands.release(app, ami=lab.bake("v-wrong-contract"), manifest=None, size=None,
+                             keep_old=False, dry_run=False)
+    assert info.value.exit_code == ExitCode.BLAST_RADIUS == 8
+    assert f"module.{live.other()}.aws_launch_template.this" in str(info.value)
+    assert [call for call, _ in inv.log if call not in ("before", "after")] == []
+    assert _world(scenario.new_app()) == before
+
+
+def test_after_keep_old_a_release_clears_the_idle_color_and_plans_again(scenario: Scenario, tmp_path: Path) -> None:
+    """With the old color kept warm, a saved plan is refused (a clear-idle apply would run first),
+    and a release without --plan checks its plan before any change, clears the idle color, then
+    plans again on the moved state and applies that."""
+    from bluegreen.plan import Step
+
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=600))
+    live = live_of(app)
+    size = commands.observe(app).observed.group(live).desired_capacity
+    with serving_invariant(lab, app, size):
+        first = commands.release(app, ami=lab.bake("v-saved-keep"), manifest=None, size=None,
+                                 keep_old=True, dry_run=False)
+    assert_one_live(app, first.target, idle_at_zero=False)
+    with pytest.raises(StateMismatchError) as info:
+        _plan_out(scenario.new_app(), lab.bake("v-saved-after-keep"), tmp_path / "release.plan")
+    assert f"the idle color {live} still runs" in str(info.value)
+
+    second_app = scenario.new_app()
+    ami = lab.bake("v-saved-after-keep")
+    with serving_invariant(lab, second_app, size):
+        second = commands.release(second_app, ami=ami, manifest=None, size=None, keep_old=False, dry_run=False)
+    run = last_run(second_app)
+    assert run.outcome == "completed", run.finish_data
+    assert [Step(s) for s in run.header["steps"]][:3] == [Step.SUSPEND, Step.CLEAR_IDLE, Step.APPLY_IDLE]
+    s = assert_one_live(second_app, second.target)
+    assert second.target is live and {i.image_id for i in s.observed.group(live).instances} == {ami}
+    assert_confirmed_clean(second_app)
