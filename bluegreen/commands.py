@@ -442,6 +442,12 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
          out: Path | None = None) -> tuple[Preview, Color, Color]:
     """The Terraform plan of a release onto the idle color. With ``out``, also save it (plan
     file, intent, and the state/tfvars/colors it was made against) for ``release --plan``."""
+    if out is not None:
+        # An older plan must not outlive a failed or refused one: `make release` would apply it.
+        try:
+            out.unlink(missing_ok=True)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot replace it: {exc.strerror or exc}") from None
     ami = resolve_ami(app, ami, manifest)
     if out is not None:
         refuse_if_in_flight(app)
@@ -497,6 +503,8 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
         saved_plan.save(out, saved)
         app.reporter.ok(f"saved plan {out} (plan {plan_id}); `bluegreen release --plan {out}` "
                         "applies exactly this change")
+    elif out is not None:
+        app.reporter.warn(f"nothing saved to {out}: the plan fails the blast-radius check")
     return preview, live, idle
 
 

@@ -61,3 +61,12 @@ def test_plan_excludes_ami_and_size(service: Path) -> None:
     assert_refused(run(service, "release", "--plan", "release.plan", "--ami", AMI, "--size", "3"),
                    ExitCode.INPUT, "--plan release.plan already fixes the AMI and size; drop --ami, --size")
     assert_unchanged(service, before)
+
+
+def test_a_failed_plan_out_leaves_no_older_plan_behind(service: Path) -> None:
+    """`make plan` failed, so `make release` must not find the previous plan and apply it."""
+    saved_plan.save(service / "release.plan", _valid("web"))
+    (service / "manifest.json").write_text("{not json")
+    result = run(service, "plan", "--packer-manifest", "manifest.json", "--out", "release.plan")
+    assert_refused(result, ExitCode.INPUT, "manifest.json")
+    assert not (service / "release.plan").exists()
