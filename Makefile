@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANIFEST ?= packer/manifest.json
 CONFIG ?= bluegreen.toml
+# The saved plan `make plan` writes and `make release` applies (gitignored).
+PLAN ?= .bluegreen-release.plan
 
 .PHONY: demo test test-fast plan release bake bench fmt clean
 
@@ -30,12 +32,14 @@ test: $(STAMP) haproxy
 test-fast: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/integration tests/fidelity
 
-## plan / release: what CI runs after `packer build` wrote $(MANIFEST)
+## plan / release: what CI runs after `packer build` wrote $(MANIFEST). `make plan` prints the
+## markdown plan and saves it to $(PLAN); `make release` applies exactly that plan, or refuses
+## (exit 7) when the state, the tfvars or the live color moved since: plan again.
 plan: $(STAMP)
-	$(BIN)/bluegreen plan --config $(CONFIG) --packer-manifest $(MANIFEST) --format markdown
+	$(BIN)/bluegreen plan --config $(CONFIG) --packer-manifest $(MANIFEST) --format markdown --out $(PLAN)
 
 release: $(STAMP)
-	$(BIN)/bluegreen release --config $(CONFIG) --packer-manifest $(MANIFEST) --json
+	$(BIN)/bluegreen release --config $(CONFIG) --plan $(PLAN) --json
 
 bake:
 	cd packer && packer build web.json

@@ -191,6 +191,11 @@ def plan(
     packer_manifest: ManifestOpt = None,
     size: SizeOpt = None,
     output_format: Annotated[PlanFormat, typer.Option("--format", help="text, json, or markdown (a PR comment).")] = PlanFormat.text,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", metavar="FILE",
+                     help="Save the plan (Terraform's plan file and what it was made against) for `release --plan FILE`."),
+    ] = None,
     config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
     terraform_bin: TerraformBinOpt = None,
     endpoint_url: EndpointOpt = None,
@@ -199,7 +204,7 @@ def plan(
     """Terraform plan of a release onto the idle color, with the blast-radius check."""
 
     def body(a: App) -> int:
-        preview, live, idle = commands.plan(a, ami=ami, manifest=packer_manifest, size=size)
+        preview, live, idle = commands.plan(a, ami=ami, manifest=packer_manifest, size=size, out=out)
         doc = views.plan_document(preview, live, idle)
         render = {PlanFormat.text: views.plan_text, PlanFormat.markdown: views.plan_markdown,
                   PlanFormat.json: lambda d: json.dumps(d, indent=2)}[output_format]
@@ -224,6 +229,12 @@ def release(
         typer.Option("--no-wait", help="With --keep-old: do not watch the window in the foreground; the first "
                      "release, rollback or swap after it ends scales the old color to zero."),
     ] = False,
+    saved_plan: Annotated[
+        Optional[Path],
+        typer.Option("--plan", metavar="FILE",
+                     help="Apply exactly the plan `bluegreen plan --out FILE` saved; refused (exit 7) if the state, "
+                     "the tfvars or the live color moved since."),
+    ] = None,
     dry_run: DryRunOpt = False,
     config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
     terraform_bin: TerraformBinOpt = None,
@@ -236,7 +247,7 @@ def release(
     def body(a: App) -> None:
         commands.release(a, ami=ami, manifest=packer_manifest, size=size,
                          keep_old=bool(a.settings.release.keep_old_seconds), dry_run=dry_run,
-                         wait=not no_wait)
+                         wait=not no_wait, saved_plan_file=saved_plan)
 
     def adjust(settings: Settings) -> Settings:
         if keep_old is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import health, packer, tfvars
+from . import health, packer, saved_plan, tfvars
 from .app import App
 from .errors import InputError, RolledBackError, StateMismatchError
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
@@ -24,8 +24,10 @@ from .plan import (
     SwitchIntent,
     assess_live,
     plan_switch,
+    release_vars,
 )
-from .release import Deps, Switch, attach, compensate, execute
+from .release import Deps, PreparedApply, Switch, attach, compensate, execute
+from .saved_plan import SavedPlan
 from .smoke import http_smoke
 from .stack import Preview
 from .waits import WaitFailed
@@ -153,15 +155,29 @@ def _restore_text(app: App, situation: Situation, plan: ReleasePlan) -> str:
     return tfvars.render(vars_, extra)
 
 
-def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool = False) -> ReleasePlan:
+@dataclass(frozen=True)
+class SavedRef:
+    """A saved plan (``release --plan FILE``) and the file it came from, for messages."""
+
+    path: Path
+    plan: SavedPlan
+
+
+def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool = False,
+               saved: SavedRef | None = None) -> ReleasePlan:
     rep = app.reporter
     run_id = new_run_id()
     situation = observe(app)
+    if saved is not None and dry_run:
+        refuse_if_stale(app, saved, situation)  # otherwise once, under the lease (below)
     plan = plan_switch(situation.observed, situation.assessment, intent, target_ami)
     rep.info(f"Starting {plan.mode.value} {app.settings.service.name} {plan.live} -> {plan.target}"
              f" (AMI {plan.ami}, size {plan.size}, run {run_id})")
     for note in plan.notes:
         rep.info(note)
+    if saved is not None:
+        rep.info(f"the saved plan {saved.path} (plan {saved.plan.intent.plan_id}, made "
+                 f"{saved.plan.created_at}) is the change this release applies")
     if dry_run:
         for number, step in enumerate(plan.steps, start=1):
             rep.info(f"would {number:2d}. {step.value}: {plan.reason(step)}")
@@ -173,7 +189,12 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
         refuse_if_in_flight(app)
         # Observe again under the lease: another run may have finished just before we took it.
         situation = observe(app)
+        if saved is not None:
+            refuse_if_stale(app, saved, situation)
         plan = plan_switch(situation.observed, situation.assessment, intent, target_ami)
+        label = saved.plan.intent.release_label if saved is not None else _release_label(plan.mode, run_id)
+        # Before the first AWS change: a refused plan (blast radius, stale) touches nothing.
+        prepared = prepare_apply(app, plan, situation, run_id, label, saved)
         header = RunHeader(
             mode=plan.mode,
             live=plan.live,
@@ -182,19 +203,69 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
             ami=plan.ami,
             steps=plan.steps,
             restore_text=_restore_text(app, situation, plan),
-            release_label=_release_label(plan.mode, run_id),
+            release_label=label,
             keep_old_seconds=(app.settings.release.keep_old_seconds
                               if intent.keep_old and intent.mode is Mode.RELEASE else 0),
+            saved_plan=None if saved is None else {
+                "file": str(saved.path), "plan_id": saved.plan.intent.plan_id,
+                "terraform_plan_sha256": saved.plan.plan_sha256},
         )
         app.journal.begin(run_id, plan.mode.value, header)
-        switch = _switch(app, plan, situation.outputs, run_id, header, renew)
+        switch = _switch(app, plan, situation.outputs, run_id, header, renew, prepared=prepared)
         execute(switch, plan.steps)
     _summary(app, plan)
     return plan
 
 
+def prepare_apply(app: App, plan: ReleasePlan, situation: Situation, run_id: str, label: str,
+                  saved: SavedRef | None) -> PreparedApply | None:
+    """A release's Terraform plan and blast-radius check, made before the run's first AWS change
+    (issue 10: a refused plan must touch nothing, not even the scaling processes). Returns the
+    plan for the apply step to apply as it is, or ``None`` when a clear-idle apply runs first: that
+    apply moves the state, so the apply step plans again (and checks again) after it."""
+    if plan.mode is not Mode.RELEASE:
+        return None
+    if saved is not None:
+        preview = app.stack.saved_preview(saved.plan.plan_bytes, saved.plan.vars_text, plan.target,
+                                          f"{run_id}-apply-idle", str(saved.path))
+        app.stack.require_ok(preview)
+        return PreparedApply(preview, reviewed=True)
+    live_desired = situation.observed.group(plan.live).desired_capacity
+    new = release_vars(situation.tfvars, plan.target, ColorVars(plan.ami, plan.size, label), live_desired)
+    preview = app.stack.preview(new, plan.target, f"{run_id}-apply-idle")
+    app.stack.require_ok(preview)
+    return None if Step.CLEAR_IDLE in plan.steps else PreparedApply(preview)
+
+
+def facts_now(app: App, situation: Situation) -> saved_plan.Facts:
+    """What a saved plan's freshness is judged against (reads Terraform's state, no AWS change)."""
+    observed = situation.observed
+    return saved_plan.Facts(
+        state=app.stack.state_identity(),
+        tfvars_sha256=saved_plan.sha256_text(app.stack.committed_text()),
+        live=situation.assessment.live if situation.assessment.clean else None,
+        problems=situation.assessment.problems,
+        desired={c: observed.group(c).desired_capacity for c in Color},
+        instances={c: len(observed.group(c).instances) for c in Color},
+        terraform_version=app.terraform.version(),
+    )
+
+
+def refuse_if_stale(app: App, saved: SavedRef, situation: Situation) -> None:
+    facts = facts_now(app, situation)
+    reasons = saved_plan.staleness(saved.plan, facts)
+    if reasons:
+        raise StateMismatchError(
+            f"saved plan {saved.path} is stale: " + "; ".join(reasons) + "; nothing was changed",
+            hint=f"run `bluegreen plan --out {saved.path}` again",
+        )
+    app.reporter.info(f"saved plan {saved.path} is current: Terraform state serial {facts.state.serial}, "
+                      f"tfvars unchanged, {facts.live} live at {facts.desired[facts.live]}"
+                      if facts.live else f"saved plan {saved.path} is current")
+
+
 def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, header: RunHeader,
-            renew, prior: RunData | None = None) -> Switch:
+            renew, prior: RunData | None = None, prepared: PreparedApply | None = None) -> Switch:
     smoke_url = app.settings.release.smoke_url
     deps = Deps(
         settings=app.settings,
@@ -213,6 +284,7 @@ def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, hea
         restore_text=header.restore_text,
         release_label=header.release_label,
         prior=prior,
+        prepared=prepared,
     )
 
 
@@ -230,15 +302,25 @@ def _summary(app: App, plan: ReleasePlan) -> None:
 
 
 def release(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
-            keep_old: bool, dry_run: bool, wait: bool = True) -> ReleasePlan:
-    ami = resolve_ami(app, ami, manifest)
-    if size is not None and size < 1:
-        raise InputError(f"--size {size}: must be at least 1")
-    if not dry_run:
-        finalize_if_due(app)
-    intent = SwitchIntent(Mode.RELEASE, ami=ami, size=size, keep_old=keep_old,
-                          smoke=bool(app.settings.release.smoke_url))
-    plan = run_switch(app, intent, ami, dry_run=dry_run)
+            keep_old: bool, dry_run: bool, wait: bool = True,
+            saved_plan_file: Path | None = None) -> ReleasePlan:
+    saved: SavedRef | None = None
+    if saved_plan_file is not None:
+        # No deferred keep-old end here: it would move the state the plan was reviewed against
+        # (`plan --out` refuses while the idle color runs, so there is none to end).
+        intent, saved = _saved_intent(app, saved_plan_file, ami=ami, manifest=manifest, size=size,
+                                      keep_old=keep_old)
+        ami = intent.ami
+    else:
+        ami = resolve_ami(app, ami, manifest)
+        if size is not None and size < 1:
+            raise InputError(f"--size {size}: must be at least 1")
+        if not dry_run:
+            finalize_if_due(app)
+        intent = SwitchIntent(Mode.RELEASE, ami=ami, size=size, keep_old=keep_old,
+                              smoke=bool(app.settings.release.smoke_url))
+    assert ami is not None
+    plan = run_switch(app, intent, ami, dry_run=dry_run, saved=saved)
     seconds = app.settings.release.keep_old_seconds
     if keep_old and seconds and wait and not dry_run:
         watch_kept_warm(app, plan, seconds)
@@ -290,6 +372,30 @@ def finalize_if_due(app: App) -> bool:
     app.reporter.info(f"the keep-old window of run {last.run_id} ended at {until.isoformat(timespec='seconds')}: "
                       f"scaling {live.other()} to zero first", color=live.other().value)
     return finalize(app)
+
+
+def _saved_intent(app: App, path: Path, *, ami: str | None, manifest: Path | None, size: int | None,
+                  keep_old: bool) -> tuple[SwitchIntent, "SavedRef"]:
+    """``release --plan FILE``: the AMI, size and Terraform plan all come from the file."""
+    given = [flag for flag, value in (("--ami", ami), ("--packer-manifest", manifest), ("--size", size))
+             if value is not None]
+    if given:
+        raise InputError(f"--plan {path} already fixes the AMI and size; drop {', '.join(given)}")
+    saved = saved_plan.load(path)
+    service = app.settings.service.name
+    if saved.service != service:
+        raise InputError(f"{path}: saved plan is for service {saved.service!r}, not {service!r}",
+                         hint="pass the plan made with this bluegreen.toml")
+    # Local inputs before any AWS call, as resolve_ami does.
+    app.stack.read_vars()
+    app.stack.terraform.ensure_ready()
+    ami = saved.intent.ami
+    if not app.images.exists(ami):
+        raise InputError(f"{path}: AMI {ami} of the saved plan no longer exists in region "
+                         f"{app.settings.service.region}", hint="bake again and plan again")
+    intent = SwitchIntent(Mode.RELEASE, ami=ami, size=saved.intent.size, keep_old=keep_old,
+                          smoke=bool(app.settings.release.smoke_url))
+    return intent, SavedRef(path, saved)
 
 
 def swap(app: App, *, dry_run: bool) -> ReleasePlan:
@@ -438,8 +544,19 @@ def unlock(app: App, run_id: str) -> None:
 # -- plan --------------------------------------------------------------------------------------
 
 
-def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None) -> tuple[Preview, Color, Color]:
+def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
+         out: Path | None = None) -> tuple[Preview, Color, Color]:
+    """The Terraform plan of a release onto the idle color. With ``out``, also save it (plan
+    file, intent, and the state/tfvars/colors it was made against) for ``release --plan``."""
+    if out is not None:
+        # An older plan must not outlive a failed or refused one: `make release` would apply it.
+        try:
+            out.unlink(missing_ok=True)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot replace it: {exc.strerror or exc}") from None
     ami = resolve_ami(app, ami, manifest)
+    if out is not None:
+        refuse_if_in_flight(app)
     situation = observe(app)
     if not situation.assessment.clean:
         raise StateMismatchError(
@@ -449,14 +566,51 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None) 
     live = situation.assessment.live
     assert live is not None
     idle = live.other()
+    idle_group = situation.observed.group(idle)
+    if out is not None and (idle_group.instances or idle_group.desired_capacity):
+        raise StateMismatchError(
+            f"cannot save a plan: the idle color {idle} still runs {len(idle_group.instances)} "
+            f"instance(s) (desired {idle_group.desired_capacity}), so a release would first scale it "
+            "to zero with an apply of its own and this plan could not be the one applied",
+            hint=f"`bluegreen finalize` scales {idle} to zero; then plan again",
+        )
     actual_live = situation.observed.group(live).desired_capacity
     size = size if size is not None else actual_live
     if size < 1:
         raise InputError(f"size {size}: must be at least 1 (pass --size)")
-    vars_ = situation.tfvars.with_color(idle, ColorVars(ami, size, "planned"))
-    current = vars_.colors[live]
-    vars_ = vars_.with_color(live, ColorVars(current.ami, actual_live, current.release))
+    # The release label the release will record: the saved plan carries it, so the reviewed
+    # variables are byte for byte the ones committed after the apply.
+    plan_id = new_run_id()
+    label = _release_label(Mode.RELEASE, plan_id)
+    # The basis is read before planning: if anything moves while Terraform plans, the saved plan
+    # is stale from the start and `release --plan` refuses it (never the other way round).
+    basis = None
+    if out is not None:
+        basis = saved_plan.Basis(
+            state=app.stack.state_identity(),
+            tfvars_sha256=saved_plan.sha256_text(app.stack.committed_text()),
+            live_desired=actual_live,
+            terraform_version=app.terraform.version(),
+        )
+    vars_ = release_vars(situation.tfvars, idle, ColorVars(ami, size, label), actual_live)
     preview = app.stack.preview(vars_, idle, "plan")
+    if out is not None and preview.ok:
+        assert basis is not None
+        saved = SavedPlan(
+            service=app.settings.service.name,
+            created_at=saved_plan.now_utc(),
+            intent=saved_plan.Intent(ami=ami, size=size, live=live, target=idle,
+                                     release_label=label, plan_id=plan_id),
+            basis=basis,
+            vars_text=preview.text,
+            summary=preview.summary,
+            plan_bytes=preview.plan_file.read_bytes(),
+        )
+        saved_plan.save(out, saved)
+        app.reporter.ok(f"saved plan {out} (plan {plan_id}); `bluegreen release --plan {out}` "
+                        "applies exactly this change")
+    elif out is not None:
+        app.reporter.warn(f"nothing saved to {out}: the plan fails the blast-radius check")
     return preview, live, idle
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .errors import StateMismatchError
-from .model import HEALTHY, Color, Observed
+from .model import HEALTHY, Color, ColorVars, Observed, TfVars
 
 
 @dataclass(frozen=True)
@@ -217,3 +217,16 @@ def remaining_steps(plan_steps: tuple[Step, ...], completed: set[Step]) -> tuple
 
 def committed(completed: set[Step]) -> bool:
     return COMMIT_POINT in completed
+
+
+def release_vars(current: TfVars, target: Color, new: ColorVars, live_desired: int) -> TfVars:
+    """The variables a release applies: ``new`` on the target color, and the live color at the
+    capacity AWS reports, so the plan never resizes the serving color (someone may have scaled
+    it by hand under load). Shared by ``plan``, the check before the first AWS change and the
+    apply step, so all three plan the same change."""
+    result = current.with_color(target, new)
+    live = target.other()
+    kept = result.colors[live]
+    if kept.size != live_desired:
+        result = result.with_color(live, ColorVars(kept.ami, live_desired, kept.release))
+    return result

@@ -72,6 +72,12 @@ class Terraform(Protocol):
 
     def outputs(self) -> StackOutputs: ...
 
+    def state_identity(self) -> tuple[str, int]:
+        """``(lineage, serial)`` of the current state (``state pull``); ``("", 0)`` without one."""
+
+    def version(self) -> str:
+        """The Terraform version, e.g. ``1.15.5``: a saved plan applies only with the same one."""
+
 
 class Clock(Protocol):
     def now(self) -> float:

@@ -35,11 +35,11 @@ from .model import (
     TrafficKind,
     TrafficState,
 )
-from .plan import REASONS, ReleasePlan, Step
+from .plan import REASONS, ReleasePlan, Step, release_vars
 from .ports import AutoScaling, LoadBalancer
 from .report import Reporter
 from .runstate import Event, RunData, RunView
-from .stack import Stack
+from .stack import Preview, Stack
 from .stop import LeaseLost, RunStopped, StopToken
 from .waits import Waiter, WaitFailed
 
@@ -57,6 +57,17 @@ class Deps:
     stop: StopToken | None = None  # a signal or a lost lease: checked at every step boundary
 
 
+@dataclass(frozen=True)
+class PreparedApply:
+    """The apply-idle plan, made and blast-radius checked before the run's first AWS change
+    (``commands.prepare_apply``). ``reviewed``: it is the saved plan of ``release --plan``, so
+    the apply step applies exactly it or nothing; otherwise the step may re-plan when the world
+    moved (the live color's capacity) between the check and the apply."""
+
+    preview: Preview
+    reviewed: bool = False
+
+
 class Switch:
     """One run of a plan: a release, a warm rollback or a swap."""
 
@@ -70,8 +81,10 @@ class Switch:
         restore_text: str,
         release_label: str,
         prior: RunData | None = None,
+        prepared: PreparedApply | None = None,
     ) -> None:
         self.d = deps
+        self.prepared = prepared
         self.plan = plan
         self.outputs = outputs
         self.run_id = run_id
@@ -153,14 +166,23 @@ class Switch:
 
     def do_apply_idle(self) -> None:
         target, live = self.plan.target, self.plan.live
-        vars_, _ = self.d.stack.read_vars()
-        new = vars_.with_color(target, ColorVars(self.plan.ami, self.plan.size, self.release_label))
-        # Size follows reality: the live color keeps the capacity AWS reports, so the plan never
-        # resizes the serving color (someone may have scaled it by hand under load).
         live_now = self.group(live).desired_capacity
-        if new.colors[live].size != live_now:
-            current = new.colors[live]
-            new = new.with_color(live, ColorVars(current.ami, live_now, current.release))
+        prepared = self.prepared
+        if prepared is not None:
+            planned_live = prepared.preview.vars.colors[live].size
+            if planned_live == live_now:
+                # The plan made and checked before the first AWS change (for `release --plan`,
+                # the reviewed one): apply exactly it, no second plan.
+                self._apply(prepared.preview, Step.APPLY_IDLE)
+                return
+            if prepared.reviewed:
+                raise StateMismatchError(
+                    f"{live}'s desired capacity moved {planned_live} -> {live_now} after the saved "
+                    "plan was checked; nothing was applied",
+                    hint="run `bluegreen plan --out FILE` again",
+                )
+        vars_, _ = self.d.stack.read_vars()
+        new = release_vars(vars_, target, ColorVars(self.plan.ami, self.plan.size, self.release_label), live_now)
         self._change(new, target, "apply-idle", Step.APPLY_IDLE)
 
     def do_wait_instances(self) -> None:
@@ -396,8 +418,12 @@ class Switch:
 
     def _change(self, new_vars, allowed: Color, label: str, step: Step | None = None) -> None:
         preview = self.d.stack.preview(new_vars, allowed, f"{self.run_id}-{label}")
+        self._apply(preview, step)
+
+    def _apply(self, preview: Preview, step: Step | None = None) -> None:
+        allowed = preview.verdict.allowed_color.value if preview.verdict else None
         counts = ", ".join(f"{n} to {a}" for a, n in preview.summary.counts.items() if n)
-        self.d.reporter.info(f"plan: {counts or 'no resource changes'}", color=allowed.value)
+        self.d.reporter.info(f"plan: {counts or 'no resource changes'}", color=allowed)
         if step is not None and preview.ok:
             # From here AWS may change: the undo must restore the variables (even after a crash).
             self.note(step, applying=True)

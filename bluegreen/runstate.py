@@ -131,6 +131,7 @@ class RunHeader:
     restore_text: str  # the tfvars a run before the commit point returns to
     release_label: str
     keep_old_seconds: int = 0
+    saved_plan: dict[str, Any] | None = None  # release --plan: which reviewed plan file it applied
 
     def plan(self) -> ReleasePlan:
         return ReleasePlan(mode=self.mode, live=self.live, target=self.target, size=self.size,
@@ -142,6 +143,7 @@ class RunHeader:
             "size": self.size, "ami": self.ami, "steps": [s.value for s in self.steps],
             "restore_text": self.restore_text, "release_label": self.release_label,
             "keep_old_seconds": self.keep_old_seconds,
+            **({"saved_plan": self.saved_plan} if self.saved_plan else {}),
         }
 
     @classmethod
@@ -153,6 +155,7 @@ class RunHeader:
                 steps=tuple(Step(s) for s in body["steps"]),
                 restore_text=str(body["restore_text"]), release_label=str(body["release_label"]),
                 keep_old_seconds=int(body.get("keep_old_seconds") or 0),
+                saved_plan=body.get("saved_plan"),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise StateMismatchError(

@@ -14,9 +14,10 @@ from typing import Any, Sequence
 
 from . import blast_radius, tfvars
 from .blast_radius import BlastRadiusVerdict, PlanSummary
-from .errors import BlastRadiusError
+from .errors import BlastRadiusError, ConfigError, InputError
 from .model import Color, StackOutputs, TfVars
 from .ports import Terraform
+from .saved_plan import StateIdentity, variables_disagree
 
 SCRATCH_DIR = ".bluegreen"
 
@@ -78,10 +79,42 @@ class Stack:
         )
         return Preview(label, new_vars, text, plan_file, summary, verdict)
 
-    def apply(self, preview: Preview) -> None:
-        """Apply exactly the previewed plan, then record its variables as the committed file."""
+    def saved_preview(self, plan_bytes: bytes, text: str, allowed: Color, label: str, source: str) -> Preview:
+        """A preview of a plan file made earlier (``bluegreen plan --out``): written back to the
+        scratch directory, read again with ``show -json`` (so the blast-radius check judges the
+        plan itself, not a summary beside it) and checked against its own variables text, which
+        becomes the committed tfvars once it is applied. ``source`` names the file in errors."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        plan_file = self.scratch / f"{label}.tfplan"
+        plan_file.write_bytes(plan_bytes)
+        plan_json = self.terraform.show_plan(plan_file)
+        disagree = variables_disagree(plan_json, text)
+        if disagree:
+            raise InputError(
+                f"{source}: saved plan is corrupt: its variables text disagrees with its Terraform "
+                f"plan on {', '.join(disagree)}",
+                hint="make one with `bluegreen plan --out FILE`",
+            )
+        try:
+            parsed, _ = tfvars.parse(json.loads(text), source=Path(source))
+        except ConfigError as exc:
+            raise InputError(f"saved plan is corrupt: {exc}", hint="make one with `bluegreen plan --out FILE`") from None
+        summary = blast_radius.summarize(plan_json)
+        verdict = blast_radius.check(summary, allowed, self.color_address)
+        return Preview(label, parsed, text, plan_file, summary, verdict)
+
+    def state_identity(self) -> StateIdentity:
+        lineage, serial = self.terraform.state_identity()
+        return StateIdentity(lineage, serial)
+
+    def require_ok(self, preview: Preview) -> None:
+        """``BlastRadiusError`` unless the preview may be applied."""
         if not preview.ok:
             raise _blast_radius_error(preview)
+
+    def apply(self, preview: Preview) -> None:
+        """Apply exactly the previewed plan, then record its variables as the committed file."""
+        self.require_ok(preview)
         self.terraform.apply_plan(preview.plan_file)
         tfvars.write(self.tfvars_path, preview.text)
         self._outputs = None

@@ -59,6 +59,9 @@ def show_plan_argv(plan_file: StrPath) -> list[str]:
 def show_state_argv() -> list[str]:
     """``show -json`` without a plan file: the current state (no refresh, no lock)."""
     return ["show", "-json", "-no-color"]
+def state_pull_argv() -> list[str]:
+    """``state pull``: the current state as JSON from any backend (read-only, no lock needed)."""
+    return ["state", "pull"]
 
 
 def output_argv() -> list[str]:

@@ -677,6 +677,18 @@ class TerraformRunner:
     def init(self) -> None:
         self.run(tfargv.init_argv(plugin_dirs=[self._path(d) for d in self.plugin_dirs]))
 
+    def state_identity(self) -> tuple[str, int]:
+        """``(lineage, serial)`` of the current state, from ``state pull`` (any backend); a stack
+        that has no state yet is ``("", 0)``. A saved plan records it to tell when it is stale."""
+        result = self.run(tfargv.state_pull_argv())
+        if not result.stdout.strip():
+            return "", 0
+        state = self._json(result)
+        lineage, serial = state.get("lineage"), state.get("serial")
+        if not isinstance(lineage, str) or isinstance(serial, bool) or not isinstance(serial, int):
+            raise TerraformError(f"terraform state pull in {self.stack_dir}: no lineage/serial in the state")
+        return lineage, serial
+
     def raw_outputs(self) -> dict[str, Any]:
         return self._json(self.run(tfargv.output_argv()))
 

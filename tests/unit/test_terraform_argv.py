@@ -45,3 +45,7 @@ def test_show_output_version():
     assert argv.output_argv() == ["output", "-json", "-no-color"]
     assert argv.show_state_argv() == ["show", "-json", "-no-color"]
     assert argv.version_argv() == ["version", "-json"]
+
+
+def test_state_pull_reads_the_state_of_any_backend():
+    assert argv.state_pull_argv() == ["state", "pull"]
