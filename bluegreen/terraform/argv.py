@@ -62,3 +62,13 @@ def output_argv() -> list[str]:
 
 def version_argv() -> list[str]:
     return ["version", "-json"]
+
+
+def validate_argv() -> list[str]:
+    """``validate -json``: exit 0 valid, 1 invalid, the diagnostics in the JSON either way."""
+    return ["validate", "-json", "-no-color"]
+
+
+def show_state_argv() -> list[str]:
+    """``show -json`` of the current state (no plan file)."""
+    return ["show", "-json", "-no-color"]
