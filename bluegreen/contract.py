@@ -391,8 +391,11 @@ def check_pinned_versions(facts: Facts) -> list[Check]:
                 problems.append(f"{address}: launch_template.version = {configured!r}")
             elif version is None and not unknown and kind == "absent":
                 problems.append(f"{address}: launch_template.version is not set (AWS uses $Default)")
+            elif version is not None:
+                shown.append(f"{address} = {version}")
             else:
-                shown.append(f"{address} = {version if version is not None else 'a number (after apply)'}")
+                ref = configured[0] if kind == "references" and configured else "a number"
+                shown.append(f"{address} = {ref} (known after apply)")
         if problems:
             checks.append(Check(
                 name, False, "; ".join(problems),
@@ -402,6 +405,54 @@ def check_pinned_versions(facts: Facts) -> list[Check]:
             ))
         else:
             checks.append(Check(name, True, "; ".join(shown)))
+    return checks
+
+
+def _tags(values: Mapping[str, Any]) -> dict[str, str] | None:
+    """A group's tags from ``tag`` blocks (or the 3.x ``tags`` list of maps); None if unknown."""
+    found: dict[str, str] = {}
+    blocks = values.get("tag")
+    legacy = values.get("tags") if isinstance(values.get("tags"), list) else None
+    if blocks is None and legacy is None:
+        return None
+    for entry in (blocks or []) + (legacy or []):
+        if isinstance(entry, Mapping) and isinstance(entry.get("key"), str):
+            found[entry["key"]] = str(entry.get("value"))
+    return found
+
+
+def check_tags(facts: Facts) -> list[Check]:
+    """Each group carries ``Service`` and ``Color``: ``status`` and the release read a group's
+    color from its tag."""
+    if facts.plan is None:
+        return []
+    resources = state_resources(facts.plan)
+    groups = _colored(facts.plan, facts.patterns, ASG)
+    service = _output_value(facts, "service")
+    checks = []
+    for color in Color:
+        addresses = sorted(groups.get(color, []))
+        if not addresses:
+            continue
+        problems = []
+        for address in addresses:
+            tags = _tags(resources[address].get("values") or {})
+            if tags is None:
+                continue  # known only after apply: nothing to judge yet
+            if tags.get("Color") != color.value:
+                problems.append(f"{address} has Color={tags.get('Color')!r}")
+            if isinstance(service, str) and tags.get("Service") != service:
+                problems.append(f"{address} has Service={tags.get('Service')!r}")
+        name = f"tags ({color})"
+        if problems:
+            checks.append(Check(
+                name, False, "; ".join(problems),
+                f'tag {", ".join(config_key(a) for a in addresses)} with tag {{ key = "Color", value = '
+                f'"{color}", propagate_at_launch = true }} and tag {{ key = "Service", value = '
+                f'"{service}", propagate_at_launch = true }}',
+            ))
+        else:
+            checks.append(Check(name, True, f"Service={service}, Color={color}"))
     return checks
 
 
@@ -452,6 +503,9 @@ def check_dry_plan(facts: Facts) -> Check:
     if facts.plan is None or facts.idle is None:
         return Check(name, False, f"not run: {facts.plan_error or 'no plan'}",
                      "fix the failure above, then re-run `bluegreen check`")
+    if facts.outputs is not None and not facts.outputs:
+        return Check(name, False, "the stack has not been applied: a release plans against its state",
+                     "run `terraform apply` in the stack directory, then `bluegreen bootstrap`")
     idle = facts.idle
     summary = blast_radius.summarize(dict(facts.plan))
     prefixes = color_prefixes(facts.patterns, idle)
@@ -514,6 +568,7 @@ def evaluate(facts: Facts) -> list[Check]:
         checks += check_outputs(facts)
         checks.append(check_addresses(facts))
         checks += check_pinned_versions(facts)
+        checks += check_tags(facts)
         checks += check_ignore_changes(facts)
         checks.append(check_dry_plan(facts))
     checks.append(check_location(facts))
