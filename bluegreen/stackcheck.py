@@ -54,7 +54,10 @@ def gather(app: App) -> Facts:
     except TerraformError as error:
         return Facts(patterns=patterns, location=location, terraform_error=str(error))
 
-    validate = _json_or_none(tf.run(tfargv.validate_argv(), ok=(0, 1)).stdout)
+    try:
+        validate = _json_or_none(tf.run(tfargv.validate_argv(), ok=(0, 1)).stdout)
+    except TerraformError as error:
+        return Facts(patterns=patterns, location=location, terraform_error=str(error))
     outputs: Mapping[str, Any] | None = None
     outputs_error = None
     try:
@@ -134,7 +137,7 @@ def read_groups_hcl(stack_dir: Path, plan: Mapping[str, Any],
                     env: Mapping[str, str] | None = None) -> dict[str, IgnoreFact | None]:
     """Each configured ``aws_autoscaling_group``'s ``ignore_changes``, read from its module's
     ``.tf`` files (Terraform's JSON does not carry lifecycle arguments)."""
-    dirs = module_dirs(stack_dir, env)
+    dirs = {**_local_sources(stack_dir, plan), **module_dirs(stack_dir, env)}
     found: dict[str, IgnoreFact | None] = {}
     for key, resource in contract.config_resources(plan).items():
         if resource.get("type") != contract.ASG:
@@ -148,6 +151,25 @@ def read_groups_hcl(stack_dir: Path, plan: Mapping[str, Any],
             continue
         found[key] = IgnoreFact(file=_shown(block.file, stack_dir), line=block.line,
                                 names=block.ignore_changes)
+    return found
+
+
+def _local_sources(stack_dir: Path, plan: Mapping[str, Any]) -> dict[str, Path]:
+    """Module key -> directory for local sources (``./``, ``../``), from the plan's
+    configuration: the fallback when the ``init`` manifest is not where we look."""
+    found: dict[str, Path] = {}
+
+    def walk(module: Mapping[str, Any], key: str, directory: Path) -> None:
+        for name, call in (module.get("module_calls") or {}).items():
+            source = str(call.get("source") or "")
+            if not source.startswith(("./", "../")):
+                continue
+            child_key = f"{key}.{name}" if key else name
+            child_dir = directory / source
+            found[child_key] = child_dir
+            walk(call.get("module") or {}, child_key, child_dir)
+
+    walk((plan.get("configuration") or {}).get("root_module") or {}, "", stack_dir)
     return found
 
 

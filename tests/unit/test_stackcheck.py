@@ -27,6 +27,13 @@ def test_patterns_come_from_the_single_key_or_the_list():
     assert stackcheck.color_patterns(WithList()) == ("aws_autoscaling_group.{color}", "aws_launch_template.{color}")
 
 
+def test_without_a_manifest_local_module_sources_are_followed():
+    stack = REPO / "terraform" / "examples" / "web"
+    found = stackcheck.read_groups_hcl(stack, PLAN, env={"TF_DATA_DIR": "/nonexistent"})
+    blue = found["module.blue.aws_autoscaling_group.this"]
+    assert blue is not None and blue.file == "../../modules/color/main.tf" and blue.line == 24
+
+
 def test_each_group_block_is_found_through_the_module_manifest(tmp_path):
     stack = tmp_path / "stack"
     (stack / ".terraform" / "modules").mkdir(parents=True)
@@ -114,3 +121,58 @@ def test_init_needs_a_stack(tmp_path):
     result = CliRunner().invoke(cli.app, ["init", "--dir", str(tmp_path)])
     assert result.exit_code == 3
     assert f"--dir {tmp_path}: no Terraform files (*.tf) there; point --dir at the stack" in result.output
+
+
+class FakeTerraform:
+    """The runner as `gather` uses it: records the dry plan's variables."""
+
+    env: dict[str, str] = {}
+
+    def __init__(self, outputs):
+        self.outputs_doc = outputs
+        self.planned_vars = None
+
+    def run(self, argv, ok=(0,)):
+        assert argv == ["validate", "-json", "-no-color"] and ok == (0, 1)
+        return type("R", (), {"stdout": '{"valid": true, "diagnostics": []}'})()
+
+    def raw_outputs(self):
+        return self.outputs_doc
+
+    def plan(self, var_file, out):
+        self.planned_vars = json.loads(Path(var_file).read_text())
+        return True
+
+    def show_plan(self, plan_file):
+        return PLAN
+
+
+def test_gather_plans_the_live_image_onto_the_idle_color(tmp_path):
+    from bluegreen.app import App
+    from bluegreen.config import Settings
+    from bluegreen.report import Reporter
+
+    committed = json.dumps({
+        "live_color": "blue",
+        "colors": {"blue": {"ami": "ami-0123456789abcdef0", "size": 3, "release": "r7"},
+                   "green": {"ami": "ami-0123456789abcdef0", "size": 0, "release": ""}},
+        "deregistration_delay": 3,
+    })
+    (tmp_path / "bluegreen.auto.tfvars.json").write_text(committed)
+    settings = Settings().replace("terraform", dir=tmp_path)
+    app = App(settings, Reporter(service="web", quiet=True))
+    fake = FakeTerraform(json.loads((Path(__file__).parent / "fixtures/check/outputs.json").read_text()))
+    app.__dict__["terraform"] = fake  # the cached adapter
+    facts = stackcheck.gather(app)
+    assert facts.idle is not None and facts.idle.value == "green"
+    assert fake.planned_vars["colors"]["green"] == {"ami": "ami-0123456789abcdef0", "size": 3,
+                                                    "release": "bluegreen-check"}
+    assert fake.planned_vars["colors"]["blue"]["release"] == "r7"
+    assert fake.planned_vars["deregistration_delay"] == 3  # the stack's other variables kept
+    assert (tmp_path / "bluegreen.auto.tfvars.json").read_text() == committed
+    assert facts.location.error is None and facts.location.where == str(tmp_path / ".bluegreen")
+    assert [c.name for c in contract.evaluate(facts) if not c.ok] == [
+        # no .terraform manifest in tmp_path: the group blocks cannot be located
+        "ignore_changes (module.blue.aws_autoscaling_group.this)",
+        "ignore_changes (module.green.aws_autoscaling_group.this)",
+    ]

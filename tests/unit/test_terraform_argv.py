@@ -44,3 +44,8 @@ def test_show_output_version():
     assert argv.show_plan_argv(Path("p.tfplan")) == ["show", "-json", "-no-color", "p.tfplan"]
     assert argv.output_argv() == ["output", "-json", "-no-color"]
     assert argv.version_argv() == ["version", "-json"]
+
+
+def test_validate_and_show_state():
+    assert argv.validate_argv() == ["validate", "-json", "-no-color"]
+    assert argv.show_state_argv() == ["show", "-json", "-no-color"]
