@@ -67,7 +67,8 @@ class Facts:
     outputs: Mapping[str, Any] | None = None  # `output -json` ({} before the first apply)
     outputs_error: str | None = None
     plan: Mapping[str, Any] | None = None  # `show -json` of the dry plan
-    plan_error: str | None = None
+    plan_error: str | None = None  # why the dry plan did not run (one line)
+    plan_fix: str = ""  # what to do about it
     idle: Color | None = None  # the color the dry plan releases onto
     # config key of each aws_autoscaling_group (module path + type.name, no instance keys) ->
     # its block in the .tf files; None when the block was not found.
@@ -236,7 +237,7 @@ def check_outputs(facts: Facts) -> list[Check]:
 
     if facts.outputs is None:
         return [Check("outputs", False, f"not read: {facts.outputs_error or 'terraform failed'}",
-                      "fix the failure above, then re-run `bluegreen check`")]
+                      "fix what `terraform output` reports, then re-run `bluegreen check`")]
     declared = config_outputs(facts.plan) if facts.plan is not None else None
     applied = bool(facts.outputs)
     values = {
@@ -253,9 +254,7 @@ def check_outputs(facts: Facts) -> list[Check]:
                                 f"add to the root module: {example} ({shape})"))
             continue
         if not applied:
-            checks.append(Check(check_name, False, "the stack has no outputs yet: it has not been applied",
-                                "run `terraform apply` in the stack directory, then `bluegreen bootstrap`"))
-            continue
+            continue  # one point for all of them, below
         # Terraform leaves null outputs out of `output -json`: for these two, absent means null.
         if name not in values and name not in ("target_group_arn", "elb_name"):
             checks.append(Check(check_name, False, "declared but not in the state",
@@ -267,7 +266,17 @@ def check_outputs(facts: Facts) -> list[Check]:
             checks.append(Check(check_name, False, f"{problem}; expected {shape}", f"define it as {example}"))
         else:
             checks.append(Check(check_name, True, _short(value)))
+    if not applied:
+        checks.append(Check("outputs", False, "the state has no outputs: the stack has not been applied",
+                            "run `terraform apply` in the stack directory, then `bluegreen bootstrap`"))
     return checks
+
+
+def _skipped(name: str, facts: Facts) -> Check:
+    """A point that needs the dry plan when there is none."""
+    why = ("the configuration is invalid" if not (facts.validate or {}).get("valid", True)
+           else "the dry plan did not run")
+    return Check(name, False, f"not checked: {why}", "fix that first, then re-run `bluegreen check`")
 
 
 def _short(value: Any) -> str:
@@ -287,8 +296,7 @@ def check_addresses(facts: Facts) -> Check:
     name = "color addresses"
     plan = facts.plan
     if plan is None:
-        return Check(name, False, f"not checked: {facts.plan_error or 'no plan'}",
-                     "fix the failure above, then re-run `bluegreen check`")
+        return _skipped(name, facts)
     shown = ", ".join(f'"{p}"' for p in facts.patterns)
     groups = _colored(plan, facts.patterns, ASG)
     templates = _colored(plan, facts.patterns, LAUNCH_TEMPLATE)
@@ -362,8 +370,7 @@ def _is_number(value: Any) -> bool:
 
 def check_pinned_versions(facts: Facts) -> list[Check]:
     if facts.plan is None:
-        return [Check("launch template version", False, f"not checked: {facts.plan_error or 'no plan'}",
-                      "fix the failure above, then re-run `bluegreen check`")]
+        return [_skipped("launch template version", facts)]
     plan = facts.plan
     resources = state_resources(plan)
     configs = config_resources(plan)
@@ -458,8 +465,7 @@ def check_tags(facts: Facts) -> list[Check]:
 
 def check_ignore_changes(facts: Facts) -> list[Check]:
     if facts.plan is None:
-        return [Check("ignore_changes on attachments", False, f"not checked: {facts.plan_error or 'no plan'}",
-                      "fix the failure above, then re-run `bluegreen check`")]
+        return [_skipped("ignore_changes on attachments", facts)]
     checks = []
     configured = config_resources(facts.plan)
     keys = sorted(k for k, r in configured.items() if r.get("type") == ASG)
@@ -501,8 +507,11 @@ def check_ignore_changes(facts: Facts) -> list[Check]:
 def check_dry_plan(facts: Facts) -> Check:
     name = "dry plan"
     if facts.plan is None or facts.idle is None:
-        return Check(name, False, f"not run: {facts.plan_error or 'no plan'}",
-                     "fix the failure above, then re-run `bluegreen check`")
+        if not (facts.validate or {}).get("valid", True):
+            return Check(name, False, "not run: the configuration is invalid",
+                         "fix what terraform validate reports above")
+        return Check(name, False, f"did not run: {facts.plan_error or 'no plan'}",
+                     facts.plan_fix or "fix what `terraform plan` reports, then re-run `bluegreen check`")
     if facts.outputs is not None and not facts.outputs:
         return Check(name, False, "the stack has not been applied: a release plans against its state",
                      "run `terraform apply` in the stack directory, then `bluegreen bootstrap`")
@@ -565,11 +574,14 @@ def evaluate(facts: Facts) -> list[Check]:
     """Every contract point, in the order a person would fix them."""
     checks = [check_terraform(facts)]
     if facts.terraform_error is None:
+        if facts.plan is None:  # its cause first: the points after it depend on it
+            checks.append(check_dry_plan(facts))
         checks += check_outputs(facts)
         checks.append(check_addresses(facts))
         checks += check_pinned_versions(facts)
         checks += check_tags(facts)
         checks += check_ignore_changes(facts)
-        checks.append(check_dry_plan(facts))
+        if facts.plan is not None:
+            checks.append(check_dry_plan(facts))
     checks.append(check_location(facts))
     return checks

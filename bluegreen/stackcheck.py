@@ -52,12 +52,12 @@ def gather(app: App) -> Facts:
     try:
         tf = app.terraform  # version check, `terraform init` when the stack needs it
     except TerraformError as error:
-        return Facts(patterns=patterns, location=location, terraform_error=str(error))
+        return Facts(patterns=patterns, location=location, terraform_error=_one_line(str(error)))
 
     try:
         validate = _json_or_none(tf.run(tfargv.validate_argv(), ok=(0, 1)).stdout)
     except TerraformError as error:
-        return Facts(patterns=patterns, location=location, terraform_error=str(error))
+        return Facts(patterns=patterns, location=location, terraform_error=_one_line(str(error)))
     outputs: Mapping[str, Any] | None = None
     outputs_error = None
     try:
@@ -67,6 +67,7 @@ def gather(app: App) -> Facts:
 
     plan = None
     plan_error = None
+    plan_fix = ""
     idle = None
     if validate is not None and not validate.get("valid", True):
         plan_error = "the configuration is invalid"
@@ -88,8 +89,15 @@ def gather(app: App) -> Facts:
             plan_file = scratch / "check.tfplan"
             tf.plan(var_file, plan_file)
             plan = tf.show_plan(plan_file)
+        except ConfigError as error:  # the variables file bluegreen owns
+            plan_error = _one_line(str(error))
+            plan_fix = ("create or fix it: live_color and colors.blue/green with ami, size and "
+                        "release (README 'The tfvars file')")
+            idle = None
         except BluegreenError as error:
-            plan_error = str(error)
+            plan_error = _one_line(str(error))
+            plan_fix = ("fix what `terraform plan` reports (provider credentials and endpoint, "
+                        "variables), then re-run `bluegreen check`")
             idle = None
 
     groups_hcl = read_groups_hcl(settings.terraform.dir, plan, tf.env) if plan is not None else {}
@@ -101,9 +109,15 @@ def gather(app: App) -> Facts:
         outputs_error=outputs_error,
         plan=plan,
         plan_error=plan_error,
+        plan_fix=plan_fix,
         idle=idle,
         groups_hcl=groups_hcl,
     )
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else text
 
 
 def _json_or_none(text: str) -> dict[str, Any] | None:

@@ -150,7 +150,9 @@ def test_a_null_target_group_with_an_alb():
 
 def test_a_stack_never_applied_has_no_outputs_and_no_dry_plan():
     bad = failed(contract.evaluate(facts(outputs={})))
-    assert bad["output service"].fix == "run `terraform apply` in the stack directory, then `bluegreen bootstrap`"
+    assert not any(name.startswith("output ") for name in bad)  # declared: one point, not eight
+    assert bad["outputs"].detail == "the state has no outputs: the stack has not been applied"
+    assert bad["outputs"].fix == "run `terraform apply` in the stack directory, then `bluegreen bootstrap`"
     assert bad["dry plan"].fix == "run `terraform apply` in the stack directory, then `bluegreen bootstrap`"
 
 
@@ -315,11 +317,16 @@ def test_a_dry_plan_that_touches_more_than_the_idle_color(address, actions, list
     )
 
 
-def test_a_plan_that_failed_is_reported_not_raised():
-    bad = failed(contract.evaluate(facts(plan=None, idle=None,
-                                         plan_error="/s/bluegreen.auto.tfvars.json: tfvars file not found")))
-    assert bad["dry plan"].detail == "not run: /s/bluegreen.auto.tfvars.json: tfvars file not found"
-    assert bad["color addresses"].fix == "fix the failure above, then re-run `bluegreen check`"
+def test_a_plan_that_failed_is_reported_first_not_raised():
+    checks = contract.evaluate(facts(plan=None, idle=None, plan_fix="create it",
+                                     plan_error="/s/bluegreen.auto.tfvars.json: tfvars file not found"))
+    assert [c.name for c in checks][:2] == ["terraform validate", "dry plan"]  # the cause first
+    bad = failed(checks)
+    assert bad["dry plan"].detail == "did not run: /s/bluegreen.auto.tfvars.json: tfvars file not found"
+    assert bad["dry plan"].fix == "create it"
+    assert bad["color addresses"].detail == "not checked: the dry plan did not run"
+    assert bad["color addresses"].fix == "fix that first, then re-run `bluegreen check`"
+    assert [c.name for c in checks].count("dry plan") == 1
 
 
 # -- lock and journal --------------------------------------------------------------------------
