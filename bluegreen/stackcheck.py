@@ -112,6 +112,7 @@ def gather(app: App) -> Facts:
         plan_fix=plan_fix,
         idle=idle,
         groups_hcl=groups_hcl,
+        pattern_list=supports_pattern_list(),
     )
 
 

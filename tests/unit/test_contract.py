@@ -167,6 +167,8 @@ def test_patterns_that_miss_the_colors_suggest_the_right_ones():
         "no aws_autoscaling_group matches green's patterns"
     )
     assert check.fix == 'set [terraform] color_addresses = ["module.{color}"] in bluegreen.toml'
+    single = contract.check_addresses(facts(patterns=("aws_autoscaling_group.{color}",), pattern_list=False))
+    assert single.fix == 'set [terraform] color_address = "module.{color}" in bluegreen.toml'
 
 
 def test_asg_names_that_name_another_group():
@@ -349,3 +351,45 @@ def test_fixture_is_what_terraform_emitted():
     assert plan["terraform_version"] == "1.15.5"
     changed = [rc["address"] for rc in plan["resource_changes"] if rc["change"]["actions"] != ["no-op"]]
     assert changed == ["module.green.aws_autoscaling_group.this", "module.green.aws_launch_template.this"]
+
+
+# -- other layouts -----------------------------------------------------------------------------
+
+
+def as_root_resources(plan: dict) -> dict:
+    """The fixture rewritten as the "plain root resources" layout: aws_launch_template.blue,
+    aws_autoscaling_group.blue, ... (how the Datawire sample and many teams write it)."""
+    text = json.dumps(plan)
+    for color in ("blue", "green"):
+        for type_ in ("aws_autoscaling_group", "aws_launch_template"):
+            text = text.replace(f"module.{color}.{type_}.this", f"{type_}.{color}")
+    plan = json.loads(text)
+    root = plan["configuration"]["root_module"]
+    for color in ("blue", "green"):
+        call = root["module_calls"].pop(color)
+        for resource in call["module"]["resources"]:
+            root["resources"].append({**resource, "address": f"{resource['type']}.{color}", "name": color})
+    return plan
+
+
+def test_root_resources_pass_with_a_pattern_per_type():
+    plan = as_root_resources(load("plan.json"))
+    patterns = ("aws_autoscaling_group.{color}", "aws_launch_template.{color}")
+    groups_hcl = {f"aws_autoscaling_group.{c}": IgnoreFact("main.tf", 40, ALL_IGNORED) for c in ("blue", "green")}
+    checks = contract.evaluate(facts(plan=plan, patterns=patterns, groups_hcl=groups_hcl))
+    assert failed(checks) == {}
+    assert by_name(checks)["dry plan"].detail == (
+        "a release onto green changes only green: update aws_autoscaling_group.green, "
+        "update aws_launch_template.green")
+
+
+def test_root_resources_with_the_single_module_pattern_fail_with_the_patterns_to_use():
+    plan = as_root_resources(load("plan.json"))
+    groups_hcl = {f"aws_autoscaling_group.{c}": IgnoreFact("main.tf", 40, ALL_IGNORED) for c in ("blue", "green")}
+    bad = failed(contract.evaluate(facts(plan=plan, groups_hcl=groups_hcl)))
+    assert bad["color addresses"].fix == (
+        'set [terraform] color_addresses = ["aws_autoscaling_group.{color}", '
+        '"aws_launch_template.{color}"] in bluegreen.toml')
+    assert bad["dry plan"].detail == (
+        "a release onto green would also change: update aws_autoscaling_group.green, "
+        "update aws_launch_template.green")
