@@ -96,3 +96,21 @@ def test_check_fails_a_broken_copy_with_each_fix(alb_lab, tmp_path):
     assert "update module.traffic." in dry and f"update module.{live}.aws_autoscaling_group.this" in dry
     assert f"fix: a release may change only {idle}'s addresses" in out
     assert out.rstrip().endswith("failed: a release cannot run until the failures are fixed")
+
+
+def test_init_then_check_on_the_lab_stack(alb_lab, tmp_path):
+    """`bluegreen init` reads the applied stack (state addresses, the service output) and writes a
+    config that `bluegreen check` passes with (the stack's provider override reaches the lab)."""
+    config = tmp_path / "bluegreen.toml"
+    result = subprocess.run(
+        [sys.executable, "-m", "bluegreen", "init", "--dir", str(alb_lab.stack_dir), "--config", str(config),
+         "--terraform-bin", "embedded", "--write-module", str(tmp_path / "color")],
+        env=dict(os.environ), capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == ExitCode.OK, result.stderr
+    text = config.read_text()
+    assert 'name = "web"' in text and '"module.{color}"' in text
+    assert "# note:" not in text  # nothing guessed: Terraform read the stack
+    assert (tmp_path / "color" / "main.tf").is_file()
+    checked = run_check(config)
+    assert checked.returncode == ExitCode.OK, checked.stdout + checked.stderr
