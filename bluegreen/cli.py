@@ -313,6 +313,71 @@ def unlock(
 
 
 @app.command()
+def check(
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check the stack against bluegreen's Terraform contract; each point pass/fail with its fix."""
+    from . import contract, stackcheck
+
+    def body(a: App) -> int:
+        checks = contract.evaluate(stackcheck.gather(a))
+        stack_dir = a.settings.terraform.dir
+        if json_output:
+            typer.echo(json.dumps(stackcheck.checks_document(checks, stack_dir), indent=2))
+        else:
+            typer.echo(stackcheck.checks_text(checks, stack_dir))
+        return ExitCode.OK if all(c.ok for c in checks) else ExitCode.CONFIG
+
+    _with_app(config, terraform_bin, endpoint_url, False, debug, body)
+
+
+@app.command(name="init")
+def init_command(
+    stack_dir: Annotated[Path, typer.Option("--dir", help="The Terraform stack directory.")] = Path("."),
+    config: Annotated[Path, typer.Option("--config", "-c", help="Where to write bluegreen.toml.")] = Path(DEFAULT_CONFIG_NAME),
+    write_module: Annotated[
+        Optional[Path], typer.Option("--write-module", metavar="PATH", help="Also write a color module (launch template + group) into PATH.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    terraform_bin: TerraformBinOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a starting bluegreen.toml from what the stack has (and, on request, a color module)."""
+    import os
+
+    from . import stackcheck
+    from .errors import ConfigError
+
+    def body(reporter: Reporter) -> int:
+        if not stack_dir.is_dir() or not any(stack_dir.glob("*.tf")):
+            raise ConfigError(f"--dir {stack_dir}: no Terraform files (*.tf) there; point --dir at the stack")
+        if config.exists() and not force:
+            raise ConfigError(f"{config} already exists; pass --force to overwrite it, or --config elsewhere")
+        binary = terraform_bin or "auto"
+        discovery = stackcheck.discover(stack_dir, binary=binary)
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        text = stackcheck.render_config(discovery, stack_dir, config, binary=binary, region=region)
+        if write_module is not None:
+            for path in stackcheck.write_module(write_module, force=force):
+                reporter.info(f"wrote {path}")
+        config.write_text(text, encoding="utf-8")
+        reporter.info(f"wrote {config} (color addresses: {', '.join(discovery.patterns)})")
+        for note in discovery.notes:
+            reporter.warn(note)
+        if discovery.outputs_missing:
+            reporter.warn("the state lacks outputs " + ", ".join(discovery.outputs_missing)
+                          + " (README 'The Terraform contract')")
+        reporter.info(f"next: bluegreen check --config {config}")
+        return ExitCode.OK
+
+    run_command(body, debug=debug)
+
+
+@app.command()
 def demo(
     broken: Annotated[bool, typer.Option("--broken", help="Release a broken v2 and show the automatic rollback.")] = False,
     workdir: Annotated[Path, typer.Option("--workdir", help="Where the lab keeps its files and the timeline PNG.")] = Path(".lab/demo"),

@@ -59,6 +59,8 @@ def show_plan_argv(plan_file: StrPath) -> list[str]:
 def show_state_argv() -> list[str]:
     """``show -json`` without a plan file: the current state (no refresh, no lock)."""
     return ["show", "-json", "-no-color"]
+
+
 def state_pull_argv() -> list[str]:
     """``state pull``: the current state as JSON from any backend (read-only, no lock needed)."""
     return ["state", "pull"]
@@ -70,3 +72,9 @@ def output_argv() -> list[str]:
 
 def version_argv() -> list[str]:
     return ["version", "-json"]
+
+
+def validate_argv() -> list[str]:
+    """``validate -json``: exit 0 valid, 1 invalid, the diagnostics in the JSON either way."""
+    return ["validate", "-json", "-no-color"]
+

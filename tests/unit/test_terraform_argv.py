@@ -49,3 +49,6 @@ def test_show_output_version():
 
 def test_state_pull_reads_the_state_of_any_backend():
     assert argv.state_pull_argv() == ["state", "pull"]
+def test_validate_and_show_state():
+    assert argv.validate_argv() == ["validate", "-json", "-no-color"]
+    assert argv.show_state_argv() == ["show", "-json", "-no-color"]
