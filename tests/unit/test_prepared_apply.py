@@ -4,6 +4,8 @@ Fakes record what the step asks of Terraform; no AWS, no Terraform."""
 
 from __future__ import annotations
 
+import importlib.util
+
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,11 @@ from bluegreen.release import Deps, PreparedApply, Switch
 from bluegreen.report import Reporter
 from bluegreen.stack import Preview
 
-from conftest import AMI_NEW, AMI_OLD, TG_ARN, make_group
+# Not `from conftest import ...`: under xdist another tier's conftest may already own that name.
+_spec = importlib.util.spec_from_file_location("unit_conftest", Path(__file__).with_name("conftest.py"))
+_unit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_unit)
+AMI_NEW, AMI_OLD, TG_ARN, make_group = _unit.AMI_NEW, _unit.AMI_OLD, _unit.TG_ARN, _unit.make_group
 
 VARS = TfVars(Color.BLUE, {Color.BLUE: ColorVars(AMI_OLD, 2, "v1"), Color.GREEN: ColorVars(AMI_OLD, 0, "")})
 SUMMARY = PlanSummary((ResourceChange("module.green.aws_autoscaling_group.this", "update"),))
