@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from . import health, packer, tfvars
 from .app import App
-from .errors import InputError, StateMismatchError
+from .errors import InputError, StateMismatchError, WaitError
 from .journal import RunView
 from .model import Color, ColorVars, Observed, StackOutputs, TfVars
 from .plan import (
@@ -380,21 +380,32 @@ def bootstrap(app: App) -> None:
     rep = app.reporter
     rep.info(f"Starting bootstrap {app.settings.service.name}: attach {live}", color=live.value)
     waiter = app.waiter()
-    waiter.until(
-        f"{live} instances",
-        lambda: health.instances_ready(
-            app.autoscaling.describe_group(group.name), situation.tfvars.colors[live].ami,
-            situation.tfvars.colors[live].size),
-        timeout=app.settings.timeouts.instances_in_service_seconds,
-        color=live.value,
-    )
+    try:
+        waiter.until(
+            f"{live} instances",
+            lambda: health.instances_ready(
+                app.autoscaling.describe_group(group.name), situation.tfvars.colors[live].ami,
+                situation.tfvars.colors[live].size),
+            timeout=app.settings.timeouts.instances_in_service_seconds,
+            color=live.value,
+        )
+    except WaitError as exc:
+        # Exit 7 (WaitError): nothing was attached, so nothing needs undoing.
+        exc.hint = (f"nothing was attached; make {group.name} run what the tfvars say "
+                    f"(colors.{live}), then run `bluegreen bootstrap` again")
+        raise
     attach(app.autoscaling, outputs, live)
-    waiter.until(
-        f"{live} targets healthy",
-        lambda: health.targets_health(
-            app.traffic.describe_traffic(),
-            health.in_service_ids(app.autoscaling.describe_group(group.name)), 1.0),
-        timeout=app.settings.timeouts.targets_healthy_seconds,
-        color=live.value,
-    )
+    try:
+        waiter.until(
+            f"{live} targets healthy",
+            lambda: health.targets_health(
+                app.traffic.describe_traffic(),
+                health.in_service_ids(app.autoscaling.describe_group(group.name)), 1.0),
+            timeout=app.settings.timeouts.targets_healthy_seconds,
+            color=live.value,
+        )
+    except WaitError as exc:
+        exc.hint = (f"{live} stays attached to the load balancer; `bluegreen status` shows when its "
+                    "targets turn healthy")
+        raise
     rep.ok(f"Completed: {live} serves", color=live.value)
