@@ -131,8 +131,10 @@ def test_bad_tfvars(service: Path, mutate, needle: str) -> None:
 
 @pytest.mark.parametrize(
     "line, needle",
-    [('colour = "blue"\n', "colour"), ("[release]\nverify_seconds = \"soon\"\n", "release.verify_seconds")],
-    ids=["unknown-key", "wrong-type"],
+    [('colour = "blue"\n', "colour"), ("[release]\nverify_seconds = \"soon\"\n", "release.verify_seconds"),
+     ("[timeouts]\npoll_seconds = inf\n", "timeouts.poll_seconds"),
+     ("[timeouts]\ndrain_seconds = 9223372036854775807\n", "timeouts.drain_seconds")],
+    ids=["unknown-key", "wrong-type", "poll-inf", "absurd-timeout"],
 )
 def test_bad_config(service: Path, line: str, needle: str) -> None:
     config = service / "bluegreen.toml"

@@ -318,3 +318,63 @@ def test_parse_duration_refuses_with_the_flag_named(text):
 
     with pytest.raises(InputError, match="--keep-old"):
         parse_duration(text, "--keep-old")
+
+
+# -- timing keys: finite and sane (TOML allows inf and nan) -------------------------------------
+
+
+@pytest.mark.parametrize("value", ["inf", "+inf", "-inf", "nan", "0.01", "301", "1e300"])
+def test_poll_seconds_must_be_finite_and_sane(tmp_path, value):
+    # poll_seconds = inf used to pass, and a release then waited forever between polls.
+    message = config_error(tmp_path, f"[timeouts]\npoll_seconds = {value}\n")
+    assert "timeouts.poll_seconds must be a finite number of seconds in [0.1, 300]" in message
+    assert "got " in message
+
+
+@pytest.mark.parametrize(
+    "section, key",
+    [("terraform", "lock_timeout_seconds"), ("release", "verify_seconds"), ("release", "keep_old_seconds"),
+     ("release", "lock_ttl_seconds"), ("timeouts", "instances_in_service_seconds"),
+     ("timeouts", "targets_healthy_seconds"), ("timeouts", "drain_seconds"),
+     ("timeouts", "unhealthy_grace_seconds")],
+)
+def test_integer_timing_keys_have_an_upper_bound(tmp_path, section, key):
+    # A TOML integer can be 2**63-1: a deadline that far away overflows datetime (internal error).
+    message = config_error(tmp_path, f"[{section}]\n{key} = 9223372036854775807\n")
+    assert f"{section}.{key} must be a finite number of seconds in" in message
+    assert "got 9223372036854775807" in message
+
+
+@pytest.mark.parametrize("section, key", [("release", "verify_seconds"), ("timeouts", "drain_seconds")])
+def test_integer_timing_keys_refuse_inf_as_a_type_error(tmp_path, section, key):
+    assert f"{section}.{key} must be an integer, got inf" in config_error(tmp_path, f"[{section}]\n{key} = inf\n")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_healthy_threshold_must_be_finite(tmp_path, value):
+    assert "release.healthy_threshold must be in (0, 1]" in config_error(
+        tmp_path, f"[release]\nhealthy_threshold = {value}\n")
+
+
+def test_timing_bounds_are_accepted(tmp_path):
+    text = ("[terraform]\nlock_timeout_seconds = 86400\n[release]\nkeep_old_seconds = 604800\n"
+            "verify_seconds = 0\n[timeouts]\npoll_seconds = 0.1\ndrain_seconds = 0\n")
+    s = load_settings(write_config(tmp_path, text))
+    assert s.release.keep_old_seconds == 604800 and s.timeouts.poll_seconds == 0.1
+    s = load_settings(write_config(tmp_path, "[timeouts]\npoll_seconds = 300\n", "b.toml"))
+    assert s.timeouts.poll_seconds == 300.0
+
+
+@pytest.mark.parametrize("text", ["8d", "169h", "999999999999999999999h", "²"])
+def test_parse_duration_refuses_absurd_or_odd_values(text):
+    from bluegreen.config import parse_duration
+    from bluegreen.errors import InputError
+
+    with pytest.raises(InputError, match="--keep-old"):
+        parse_duration(text, "--keep-old")
+
+
+def test_parse_duration_accepts_a_week():
+    from bluegreen.config import parse_duration
+
+    assert parse_duration("168h", "--keep-old") == 7 * 86400
