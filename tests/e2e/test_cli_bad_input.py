@@ -98,6 +98,20 @@ def test_manifest_without_the_configured_region(service: Path) -> None:
     assert_refused(result, ExitCode.INPUT, "us-east-1", "eu-west-1")
 
 
+def test_manifest_whose_last_run_made_no_build(service: Path) -> None:
+    # The last `packer build` failed: its uuid is in last_run_uuid but no build entry carries it.
+    # Releasing the older entry's AMI instead would be a silent downgrade.
+    before = tfvars_of(service).read_text()
+    (service / "manifest.json").write_text(json.dumps({
+        "builds": [{"name": "web", "builder_type": "amazon-ebs", "packer_run_uuid": "r1",
+                    "artifact_id": f"us-east-1:{AMI}"}],
+        "last_run_uuid": "r2",
+    }))
+    result = run(service, "release", "--packer-manifest", "manifest.json")
+    assert_refused(result, ExitCode.INPUT, "manifest.json", "'r2'", "packer build")
+    assert_unchanged(service, before)
+
+
 def test_not_an_ami_id(service: Path) -> None:
     result = run(service, "plan", "--ami", "ubuntu-latest")
     assert_refused(result, ExitCode.INPUT, "ubuntu-latest")
