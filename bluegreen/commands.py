@@ -46,7 +46,7 @@ def resolve_ami(app: App, ami: str | None, manifest: Path | None) -> str:
         raise InputError(f"--ami {ami!r} is not an AMI id (ami- followed by 8 or 17 hex digits)")
     # Local inputs before any AWS call: a bad tfvars file or a missing or too old Terraform
     # fails fast, offline, with nothing touched.
-    app.stack.read_vars()
+    read_vars_first(app)
     app.stack.terraform.ensure_ready()
     if not app.images.exists(ami):
         raise InputError(
@@ -67,7 +67,15 @@ class Situation:
     assessment: LiveAssessment
 
 
+def read_vars_first(app: App) -> TfVars:
+    """The tfvars file, validated before Terraform runs: ``terraform init`` loads it too, and
+    would otherwise report a broken file as a Terraform failure (exit 5) instead of exit 3."""
+    vars_, _ = tfvars.read(app.settings.terraform.tfvars_path)
+    return vars_
+
+
 def observe(app: App) -> Situation:
+    read_vars_first(app)
     tfvars, _ = app.stack.read_vars()
     outputs = app.stack.outputs()
     groups = {}
@@ -230,9 +238,9 @@ def _summary(app: App, plan: ReleasePlan) -> None:
 
 def release(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
             keep_old: bool, dry_run: bool) -> ReleasePlan:
+    if size is not None and not 1 <= size <= tfvars.MAX_COLOR_SIZE:
+        raise InputError(f"--size {size}: must be a whole number in [1, {tfvars.MAX_COLOR_SIZE}]")
     ami = resolve_ami(app, ami, manifest)
-    if size is not None and size < 1:
-        raise InputError(f"--size {size}: must be at least 1")
     intent = SwitchIntent(Mode.RELEASE, ami=ami, size=size, keep_old=keep_old,
                           smoke=bool(app.settings.release.smoke_url))
     return run_switch(app, intent, ami, dry_run=dry_run)
@@ -274,6 +282,8 @@ def resume(app: App) -> None:
             f"run {run.run_id} was partly undone already", hint="`bluegreen abort` finishes the undo"
         )
     plan = _plan_from_header(run.header)
+    # The remaining steps rewrite the tfvars: a broken file must stop us here, not mid-run.
+    read_vars_first(app)
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
         app.journal.adopt(run)
@@ -352,8 +362,8 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None) 
     idle = live.other()
     actual_live = situation.observed.group(live).desired_capacity
     size = size if size is not None else actual_live
-    if size < 1:
-        raise InputError(f"size {size}: must be at least 1 (pass --size)")
+    if not 1 <= size <= tfvars.MAX_COLOR_SIZE:
+        raise InputError(f"size {size}: must be a whole number in [1, {tfvars.MAX_COLOR_SIZE}] (pass --size)")
     vars_ = situation.tfvars.with_color(idle, ColorVars(ami, size, "planned"))
     current = vars_.colors[live]
     vars_ = vars_.with_color(live, ColorVars(current.ami, actual_live, current.release))

@@ -130,8 +130,12 @@ def test_missing_terraform_directory(service: Path) -> None:
         (lambda d: d["colors"].pop("green"), "colors.green"),
         (lambda d: d["colors"]["blue"].pop("ami"), "colors.blue.ami"),
         (lambda d: d.update(live_color="purple"), "live_color"),
+        (lambda d: d["colors"]["green"].update(ami="latest"), "colors.green.ami"),
+        (lambda d: d["colors"]["blue"].update(size=2**40), "colors.blue.size"),
+        (lambda d: d["colors"]["green"].update(release="x" * 300), "colors.green.release"),
     ],
-    ids=["unknown-color", "missing-color", "missing-key", "bad-live-color"],
+    ids=["unknown-color", "missing-color", "missing-key", "bad-live-color", "ami-not-an-id", "size-absurd",
+         "release-too-long"],
 )
 def test_bad_tfvars(service: Path, mutate, needle: str) -> None:
     document = json.loads(tfvars_of(service).read_text())
@@ -141,6 +145,21 @@ def test_bad_tfvars(service: Path, mutate, needle: str) -> None:
     result = run(service, "plan", "--ami", AMI)
     assert_refused(result, ExitCode.CONFIG, "bluegreen.auto.tfvars.json", needle)
     assert_unchanged(service, before)
+
+
+def test_duplicate_key_in_tfvars(service: Path) -> None:
+    text = tfvars_of(service).read_text()
+    tfvars_of(service).write_text(text.replace('"live_color": "blue"', '"live_color": "blue", "live_color": "green"', 1))
+    before = tfvars_of(service).read_text()
+    assert before != text
+    result = run(service, "release", "--ami", AMI)
+    assert_refused(result, ExitCode.CONFIG, "bluegreen.auto.tfvars.json", "'live_color' appears twice")
+    assert_unchanged(service, before)
+
+
+def test_size_flag_out_of_range(service: Path) -> None:
+    result = run(service, "release", "--ami", AMI, "--size", "100000")
+    assert_refused(result, ExitCode.INPUT, "--size 100000")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import signal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +15,7 @@ import typer
 from rich.console import Console
 
 from bluegreen import cli, commands
+from bluegreen import tfvars as tfvars_module
 from bluegreen.config import Settings
 from bluegreen.errors import (
     BluegreenError,
@@ -101,7 +103,7 @@ class _Autoscaling:
         self.attached.append((name, arn))
 
 
-def _bootstrap_app(clock, blue, green) -> Any:
+def _bootstrap_app(clock, blue, green, tmp_path: Path) -> Any:
     outputs = StackOutputs(
         service="web", asg_names={Color.BLUE: "web-blue", Color.GREEN: "web-green"},
         launch_template_ids={Color.BLUE: "lt-blue", Color.GREEN: "lt-green"},
@@ -110,7 +112,8 @@ def _bootstrap_app(clock, blue, green) -> Any:
     )
     tfvars = TfVars(Color.BLUE, {Color.BLUE: ColorVars(AMI_NEW, 2, "r1"), Color.GREEN: ColorVars(AMI_OLD, 0, "")})
     reporter = _reporter(clock)
-    settings = Settings()
+    settings = Settings().replace("terraform", dir=tmp_path)
+    settings.terraform.tfvars_path.write_text(tfvars_module.render(tfvars), encoding="utf-8")
     autoscaling = _Autoscaling(blue, green)
     return SimpleNamespace(
         settings=settings,
@@ -122,9 +125,9 @@ def _bootstrap_app(clock, blue, green) -> Any:
     )
 
 
-def test_bootstrap_on_the_wrong_image_is_a_state_mismatch_with_nothing_attached(clock) -> None:
+def test_bootstrap_on_the_wrong_image_is_a_state_mismatch_with_nothing_attached(clock, tmp_path) -> None:
     # Blue runs AMI_OLD while the tfvars say AMI_NEW: before this fix a plain Exception, exit 1.
-    app = _bootstrap_app(clock, make_group(Color.BLUE, 2, ami=AMI_OLD), make_group(Color.GREEN, 0))
+    app = _bootstrap_app(clock, make_group(Color.BLUE, 2, ami=AMI_OLD), make_group(Color.GREEN, 0), tmp_path)
     with pytest.raises(WaitFailed) as info:
         commands.bootstrap(app)
     assert info.value.exit_code is ExitCode.STATE_MISMATCH
@@ -132,9 +135,9 @@ def test_bootstrap_on_the_wrong_image_is_a_state_mismatch_with_nothing_attached(
     assert app.autoscaling.attached == []
 
 
-def test_bootstrap_timeout_after_attach_says_what_stays(clock) -> None:
+def test_bootstrap_timeout_after_attach_says_what_stays(clock, tmp_path) -> None:
     # Instances are ready, the load balancer never reports them healthy.
-    app = _bootstrap_app(clock, make_group(Color.BLUE, 2, ami=AMI_NEW), make_group(Color.GREEN, 0))
+    app = _bootstrap_app(clock, make_group(Color.BLUE, 2, ami=AMI_NEW), make_group(Color.GREEN, 0), tmp_path)
     with pytest.raises(WaitTimeout) as info:
         commands.bootstrap(app)
     assert info.value.exit_code is ExitCode.STATE_MISMATCH  # was 10 "rolled back": nothing was
@@ -159,10 +162,10 @@ class _ListStore:
 
 
 @pytest.mark.parametrize("failing", ["wrong-image", "timeout"])
-def test_a_wait_error_inside_a_release_is_rolled_back(clock, failing: str) -> None:
+def test_a_wait_error_inside_a_release_is_rolled_back(clock, tmp_path, failing: str) -> None:
     green_ami = AMI_OLD if failing == "wrong-image" else AMI_NEW
     green = make_group(Color.GREEN, 1 if failing == "wrong-image" else 0, ami=green_ami)
-    app = _bootstrap_app(clock, make_group(Color.BLUE, 2, attached=True), green)
+    app = _bootstrap_app(clock, make_group(Color.BLUE, 2, attached=True), green, tmp_path)
     journal = Journal(_ListStore())
     deps = Deps(settings=app.settings, autoscaling=app.autoscaling, traffic=app.traffic, stack=app.stack,
                 journal=journal, waiter=app.waiter(), reporter=app.reporter)
