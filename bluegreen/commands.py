@@ -28,7 +28,7 @@ from .plan import (
 )
 from .release import Deps, Switch, attach, compensate, execute
 from .smoke import http_smoke
-from .stack import Preview
+from .stack import Preview, ensure_writable
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -155,6 +155,8 @@ def _restore_text(app: App, situation: Situation) -> str:
 
 def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool = False) -> ReleasePlan:
     rep = app.reporter
+    if not dry_run:
+        ensure_writable(app.settings.terraform.dir)
     run_id = new_run_id()
     situation = observe(app)
     plan = plan_switch(situation.observed, situation.assessment, intent, target_ami)
@@ -240,6 +242,8 @@ def release(app: App, *, ami: str | None, manifest: Path | None, size: int | Non
             keep_old: bool, dry_run: bool) -> ReleasePlan:
     if size is not None and not 1 <= size <= tfvars.MAX_COLOR_SIZE:
         raise InputError(f"--size {size}: must be a whole number in [1, {tfvars.MAX_COLOR_SIZE}]")
+    if not dry_run:
+        ensure_writable(app.settings.terraform.dir)  # before Terraform's init writes there too
     ami = resolve_ami(app, ami, manifest)
     intent = SwitchIntent(Mode.RELEASE, ami=ami, size=size, keep_old=keep_old,
                           smoke=bool(app.settings.release.smoke_url))
@@ -282,8 +286,9 @@ def resume(app: App) -> None:
             f"run {run.run_id} was partly undone already", hint="`bluegreen abort` finishes the undo"
         )
     plan = _plan_from_header(run.header)
-    # The remaining steps rewrite the tfvars: a broken file must stop us here, not mid-run.
+    # The remaining steps rewrite the tfvars: a broken or unwritable file must stop us here.
     read_vars_first(app)
+    ensure_writable(app.settings.terraform.dir)
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
         app.journal.adopt(run)
@@ -307,6 +312,7 @@ def abort(app: App) -> None:
             f"run {run.run_id} is past the point of no return: {plan.target} already serves alone",
             hint="`bluegreen resume` finishes it; then `bluegreen rollback` if you want the old color back",
         )
+    ensure_writable(app.settings.terraform.dir)
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
         app.journal.adopt(run)
@@ -319,6 +325,7 @@ def abort(app: App) -> None:
 
 def finalize(app: App) -> bool:
     """Scale a color kept warm by ``--keep-old`` to zero through Terraform."""
+    ensure_writable(app.settings.terraform.dir)
     refuse_if_in_flight(app)
     situation = observe(app)
     live = situation.assessment.live
@@ -350,6 +357,7 @@ def unlock(app: App, run_id: str) -> None:
 
 
 def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None) -> tuple[Preview, Color, Color]:
+    ensure_writable(app.settings.terraform.dir)  # the plan is made from a scratch copy there
     ami = resolve_ami(app, ami, manifest)
     situation = observe(app)
     if not situation.assessment.clean:

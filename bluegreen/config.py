@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, InputError
 
@@ -208,6 +209,10 @@ def _check_ranges(settings: Settings, source: Path) -> None:
         problem = _timing_problem(section, key, getattr(getattr(settings, section), key))
         if problem is not None:
             problems.append(problem)
+    if settings.aws.endpoint_url:
+        problem = endpoint_url_problem(settings.aws.endpoint_url)
+        if problem is not None:
+            problems.append(f"aws.endpoint_url {problem}")
     if "{color}" not in settings.terraform.color_address:
         problems.append('terraform.color_address must contain "{color}"')
     if settings.terraform.binary == "":
@@ -218,6 +223,30 @@ def _check_ranges(settings: Settings, source: Path) -> None:
         )
     if problems:
         raise ConfigError(f"{source}: {problems[0]}")
+
+
+def endpoint_url_problem(url: str) -> str | None:
+    """Why ``url`` is not ``http(s)://host[:port]`` (``None`` when it is). botocore refuses some
+    such values only when the first client is built (a ValueError, "internal error") and accepts
+    others (ftp://, a port above 65535) that then fail on every call."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when not a number in 0-65535
+    except ValueError:
+        parts, port = None, -1
+    if (parts is None or port == 0 or parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.username is not None or parts.path not in ("", "/") or parts.query or parts.fragment
+            or any(c.isspace() for c in url)):
+        return f"{url!r} is not an http(s)://host[:port] URL (e.g. http://127.0.0.1:5000)"
+    return None
+
+
+def check_endpoint_url(settings: Settings, flag: str) -> Settings:
+    """``ConfigError`` naming ``flag`` when the endpoint given on the command line is invalid."""
+    problem = endpoint_url_problem(settings.aws.endpoint_url) if settings.aws.endpoint_url else None
+    if problem is not None:
+        raise ConfigError(f"{flag} {problem}")
+    return settings
 
 
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}

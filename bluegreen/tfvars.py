@@ -145,7 +145,18 @@ def render(tfvars: TfVars, extra: Mapping[str, Any] | None = None) -> str:
 
 
 def write(path: Path, text: str) -> None:
-    """Atomic replace: a crash mid-write never leaves Terraform a truncated variables file."""
+    """Atomic replace: a crash mid-write never leaves Terraform a truncated variables file.
+    ``ConfigError`` naming the folder when it cannot be written (read-only, disk full)."""
+    try:
+        _write(path, text)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path.parent}: cannot write {path.name} ({exc.strerror or exc}); make the folder "
+            "writable for this user (and check free space)"
+        ) from exc
+
+
+def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # mkstemp creates 0600; keep the mode the reviewed file had (0644 when new).
     try:

@@ -199,3 +199,39 @@ def test_no_aws_credentials(service: Path, tmp_path: Path) -> None:
 def test_endpoint_not_reachable(service: Path) -> None:
     result = run(service, "plan", "--ami", AMI)
     assert_refused(result, ExitCode.AWS, "http://127.0.0.1:9")
+
+
+def test_invalid_endpoint_url_flag(service: Path) -> None:
+    # Was botocore's ValueError at the first client: "internal error", exit 1.
+    result = run(service, "status", "--endpoint-url", "localhost:5000")
+    assert_refused(result, ExitCode.CONFIG, "--endpoint-url", "'localhost:5000'", "http(s)://host[:port]")
+
+
+def test_invalid_endpoint_url_in_the_config(service: Path) -> None:
+    config = service / "bluegreen.toml"
+    config.write_text(config.read_text().replace('"http://127.0.0.1:9"', '"127.0.0.1:5000"'))
+    result = run(service, "plan", "--ami", AMI)
+    assert_refused(result, ExitCode.CONFIG, "bluegreen.toml", "aws.endpoint_url", "'127.0.0.1:5000'")
+
+
+def test_stack_directory_bluegreen_cannot_write(service: Path) -> None:
+    # The scratch folder's path is taken by a file: the same refusal a read-only directory gets
+    # (which root, running these tests, cannot be given). Refused before Terraform or AWS.
+    stack_dir = service / "terraform/examples/web"
+    (stack_dir / ".bluegreen").write_text("in the way\n")
+    before = tfvars_of(service).read_text()
+    result = run(service, "release", "--ami", AMI)
+    assert_refused(result, ExitCode.CONFIG, ".bluegreen", "not writable", "nothing was changed")
+    assert tfvars_of(service).read_text() == before
+    assert not (stack_dir / ".terraform").exists()  # refused before terraform init
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only directory anyway")
+def test_read_only_stack_directory(service: Path) -> None:
+    stack_dir = service / "terraform/examples/web"
+    stack_dir.chmod(0o555)
+    try:
+        result = run(service, "release", "--ami", AMI)
+    finally:
+        stack_dir.chmod(0o755)
+    assert_refused(result, ExitCode.CONFIG, str(stack_dir), "not writable")

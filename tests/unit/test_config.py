@@ -378,3 +378,29 @@ def test_parse_duration_accepts_a_week():
     from bluegreen.config import parse_duration
 
     assert parse_duration("168h", "--keep-old") == 7 * 86400
+
+
+# -- [aws] endpoint_url --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["localhost:5000", "127.0.0.1:5000", "ftp://host", "http://", "http://a b",
+                                 "http://host:99999", "http://host:abc", "http://user:pw@host", "http://host/path",
+                                 "http://host?x=1"])
+def test_bad_endpoint_url(tmp_path, url):
+    # Before: botocore's ValueError at the first client ("internal error", exit 1), or accepted.
+    message = config_error(tmp_path, f'[aws]\nendpoint_url = "{url}"\n')
+    assert f"aws.endpoint_url {url!r} is not an http(s)://host[:port] URL" in message
+
+
+@pytest.mark.parametrize("url", ["", "http://127.0.0.1:5000", "https://s3.eu-west-1.amazonaws.com",
+                                 "http://localhost:5000/", "http://[::1]:4566"])
+def test_good_endpoint_url(tmp_path, url):
+    assert load_settings(write_config(tmp_path, f'[aws]\nendpoint_url = "{url}"\n')).aws.endpoint_url == url
+
+
+def test_endpoint_flag_is_named():
+    from bluegreen.config import check_endpoint_url
+
+    with pytest.raises(ConfigError, match=r"^--endpoint-url 'localhost:5000' is not an http\(s\)://host"):
+        check_endpoint_url(Settings().replace("aws", endpoint_url="localhost:5000"), "--endpoint-url")
+    assert check_endpoint_url(Settings(), "--endpoint-url") == Settings()

@@ -177,3 +177,29 @@ def test_a_wait_error_inside_a_release_is_rolled_back(clock, tmp_path, failing: 
     assert info.value.exit_code is ExitCode.ROLLED_BACK
     assert isinstance(info.value.__cause__, WaitError)
     assert journal.last_run().outcome == "rolled-back"
+
+
+# -- file-system errors nobody checked for: the machine's setup, not a bug ---------------------
+
+
+def test_a_file_error_is_exit_3_naming_the_file(keep_sigterm, capsys) -> None:
+    def body(_reporter: Reporter) -> None:
+        raise PermissionError(13, "Permission denied", "/srv/stack/.bluegreen/journal.jsonl")
+
+    with pytest.raises(typer.Exit) as info:
+        cli.run_command(body)
+    assert info.value.exit_code == ExitCode.CONFIG
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "/srv/stack/.bluegreen/journal.jsonl: Permission denied" in lines[0]
+    assert "internal error" not in lines[0]
+
+
+def test_an_os_error_without_a_file_is_still_internal(keep_sigterm, capsys) -> None:
+    def body(_reporter: Reporter) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    with pytest.raises(typer.Exit) as info:
+        cli.run_command(body)
+    assert info.value.exit_code == ExitCode.INTERNAL
+    assert "internal error: ConnectionRefusedError" in capsys.readouterr().err

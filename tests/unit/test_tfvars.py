@@ -308,8 +308,9 @@ def test_write_failure_leaves_old_content_and_no_temp_file(tmp_path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tfvars.os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(ConfigError) as info:  # not an OSError: that would read "internal error"
         tfvars.write(path, "new\n")
+    assert str(info.value).startswith(f"{tmp_path}: cannot write bluegreen.auto.tfvars.json (No space left on device)")
     assert path.read_text(encoding="utf-8") == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["bluegreen.auto.tfvars.json"]
 
