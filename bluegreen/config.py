@@ -169,28 +169,35 @@ def _check_type(section: str, key: str, value: Any, default: Any, source: Path) 
 
 _MINUTE, _HOUR, _DAY = 60, 3600, 86400
 
-# Every timing key: (section, key) -> (lowest, highest, whether the lowest itself is allowed).
+# Every timing key (any ``*_seconds`` number in any section, so a key added later is covered
+# too) is a finite number of seconds in [0, one day], except where listed here:
+# (section, key) -> (lowest, highest, whether the lowest itself is allowed).
 # TOML accepts inf and nan; a wait of inf never ends and nan compares false with everything, so
 # both must stop here, before anything is touched. The upper bounds are far beyond any real stack
 # and keep every value usable where it goes: a deadline (datetime + timedelta overflows past about
 # 10**14 days), Terraform's -lock-timeout, a sleep, a lease's expiry.
-TIMING_BOUNDS: dict[tuple[str, str], tuple[float, float, bool]] = {
-    ("terraform", "lock_timeout_seconds"): (0, _DAY, True),
-    ("release", "verify_seconds"): (0, _DAY, True),
+_DEFAULT_BOUNDS: tuple[float, float, bool] = (0, _DAY, True)
+_BOUNDS: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("release", "keep_old_seconds"): (0, 7 * _DAY, True),
     ("release", "lock_ttl_seconds"): (0, _DAY, False),
-    ("timeouts", "instances_in_service_seconds"): (0, _DAY, True),
-    ("timeouts", "targets_healthy_seconds"): (0, _DAY, True),
-    ("timeouts", "drain_seconds"): (0, _DAY, True),
-    ("timeouts", "unhealthy_grace_seconds"): (0, _DAY, True),
     # Below 0.1 s the describe calls of a wait would run into AWS's API throttling; above five
     # minutes a wait notices a failed target too late to roll back before the timeout.
     ("timeouts", "poll_seconds"): (0.1, 5 * _MINUTE, True),
 }
 
 
+def timing_bounds() -> dict[tuple[str, str], tuple[float, float, bool]]:
+    """(section, key) -> (lowest, highest, lowest allowed) for every timing key."""
+    bounds = {}
+    for section, section_type in _SECTIONS.items():
+        for f in dataclasses.fields(section_type):
+            if f.name.endswith("_seconds") and type(f.default) in (int, float):
+                bounds[(section, f.name)] = _BOUNDS.get((section, f.name), _DEFAULT_BOUNDS)
+    return bounds
+
+
 def _timing_problem(section: str, key: str, value: float) -> str | None:
-    low, high, low_ok = TIMING_BOUNDS[(section, key)]
+    low, high, low_ok = timing_bounds()[(section, key)]
     in_range = math.isfinite(value) and (low <= value if low_ok else low < value) and value <= high
     if in_range:
         return None
@@ -205,7 +212,7 @@ def _check_ranges(settings: Settings, source: Path) -> None:
     threshold = settings.release.healthy_threshold
     if not (math.isfinite(threshold) and 0.0 < threshold <= 1.0):
         problems.append(f"release.healthy_threshold must be in (0, 1], got {threshold!r}")
-    for section, key in TIMING_BOUNDS:
+    for section, key in timing_bounds():
         problem = _timing_problem(section, key, getattr(getattr(settings, section), key))
         if problem is not None:
             problems.append(problem)
