@@ -84,27 +84,21 @@ def run_command(
     except KeyboardInterrupt:
         reporter.error("interrupted")
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    except OSError as error:
-        if error.filename is None:  # a socket or process error: no file to name, so a bug
-            _internal(reporter, error, debug)
-        # A file bluegreen must read or write (permissions, a read-only mount, a full disk): the
-        # machine's setup, not a bug. The known writes are checked up front (exit 3 as well).
-        reporter.error(f"{error.filename}: {error.strerror or error}; check its permissions and free space")
-        reporter.event("exit", code=int(ExitCode.CONFIG), error=type(error).__name__)
-        raise typer.Exit(int(ExitCode.CONFIG)) from None
     except Exception as error:  # noqa: BLE001 - a traceback in front of a user is a bug
-        _internal(reporter, error, debug)
+        if isinstance(error, OSError) and error.filename is not None:
+            # A file bluegreen must read or write (permissions, a read-only mount, a full disk):
+            # the machine's setup, not a bug. The known writes are checked up front (exit 3 too).
+            reporter.error(f"{error.filename}: {error.strerror or error}; check its permissions and free space")
+            reporter.event("exit", code=int(ExitCode.CONFIG), error=type(error).__name__)
+            raise typer.Exit(int(ExitCode.CONFIG)) from None
+        if debug:
+            traceback.print_exc()
+        reporter.error(
+            f"internal error: {type(error).__name__}: {error} (a bug in bluegreen {__version__}; "
+            "re-run with --debug and report it)"
+        )
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None
     raise typer.Exit(int(code))
-
-
-def _internal(reporter: Reporter, error: Exception, debug: bool) -> None:
-    if debug:
-        traceback.print_exc()
-    reporter.error(
-        f"internal error: {type(error).__name__}: {error} (a bug in bluegreen {__version__}; "
-        "re-run with --debug and report it)"
-    )
-    raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
 
 def _with_app(config: Path, terraform_bin: str | None, endpoint_url: str | None, json_output: bool, debug: bool,
