@@ -16,7 +16,7 @@ import typer
 
 from . import __version__, commands, drift, views
 from .app import App
-from .config import DEFAULT_CONFIG_NAME, Settings, load_settings, parse_duration
+from .config import DEFAULT_CONFIG_NAME, Settings, check_endpoint_url, load_settings, parse_duration
 from .errors import BluegreenError, ExitCode
 from .report import Reporter
 from .stop import RunStopped, StopToken
@@ -61,7 +61,7 @@ def _settings(config: Path, terraform_bin: str | None, endpoint_url: str | None)
     if terraform_bin is not None:
         settings = settings.replace("terraform", binary=terraform_bin)
     if endpoint_url is not None:
-        settings = settings.replace("aws", endpoint_url=endpoint_url)
+        settings = check_endpoint_url(settings.replace("aws", endpoint_url=endpoint_url), "--endpoint-url")
     return settings
 
 
@@ -96,6 +96,12 @@ def run_command(
         reporter.event("exit", code=int(ExitCode.INTERRUPTED), error="KeyboardInterrupt")
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except Exception as error:  # noqa: BLE001 - a traceback in front of a user is a bug
+        if isinstance(error, OSError) and error.filename is not None:
+            # A file bluegreen must read or write (permissions, a read-only mount, a full disk):
+            # the machine's setup, not a bug. The known writes are checked up front (exit 3 too).
+            reporter.error(f"{error.filename}: {error.strerror or error}; check its permissions and free space")
+            reporter.event("exit", code=int(ExitCode.CONFIG), error=type(error).__name__)
+            raise typer.Exit(int(ExitCode.CONFIG)) from None
         if debug:
             traceback.print_exc()
         reporter.error(

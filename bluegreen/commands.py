@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from . import health, packer, saved_plan, tfvars
 from .app import App
-from .errors import InputError, RolledBackError, StateMismatchError
+from .errors import InputError, RolledBackError, StateMismatchError, WaitError
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
 from .runstate import Event, RunData, RunHeader, RunState, RunView
 from .model import Color, ColorVars, Observed, StackOutputs, TfVars
@@ -29,7 +29,7 @@ from .plan import (
 from .release import Deps, PreparedApply, Switch, attach, compensate, execute
 from .saved_plan import SavedPlan
 from .smoke import http_smoke
-from .stack import Preview
+from .stack import Preview, ensure_writable
 from .waits import WaitFailed
 
 
@@ -48,7 +48,7 @@ def resolve_ami(app: App, ami: str | None, manifest: Path | None) -> str:
         raise InputError(f"--ami {ami!r} is not an AMI id (ami- followed by 8 or 17 hex digits)")
     # Local inputs before any AWS call: a bad tfvars file or a missing or too old Terraform
     # fails fast, offline, with nothing touched.
-    app.stack.read_vars()
+    read_vars_first(app)
     app.stack.terraform.ensure_ready()
     if not app.images.exists(ami):
         raise InputError(
@@ -69,7 +69,15 @@ class Situation:
     assessment: LiveAssessment
 
 
+def read_vars_first(app: App) -> TfVars:
+    """The tfvars file, validated before Terraform runs: ``terraform init`` loads it too, and
+    would otherwise report a broken file as a Terraform failure (exit 5) instead of exit 3."""
+    vars_, _ = tfvars.read(app.settings.terraform.tfvars_path)
+    return vars_
+
+
 def observe(app: App) -> Situation:
+    read_vars_first(app)
     tfvars, _ = app.stack.read_vars()
     outputs = app.stack.outputs()
     groups = {}
@@ -166,6 +174,8 @@ class SavedRef:
 def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool = False,
                saved: SavedRef | None = None) -> ReleasePlan:
     rep = app.reporter
+    if not dry_run:
+        ensure_writable(app.settings.terraform.dir)
     run_id = new_run_id()
     situation = observe(app)
     if saved is not None and dry_run:
@@ -304,6 +314,10 @@ def _summary(app: App, plan: ReleasePlan) -> None:
 def release(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
             keep_old: bool, dry_run: bool, wait: bool = True,
             saved_plan_file: Path | None = None) -> ReleasePlan:
+    if size is not None and not 1 <= size <= tfvars.MAX_COLOR_SIZE:
+        raise InputError(f"--size {size}: must be a whole number in [1, {tfvars.MAX_COLOR_SIZE}]")
+    if not dry_run:
+        ensure_writable(app.settings.terraform.dir)  # before Terraform's init writes there too
     saved: SavedRef | None = None
     if saved_plan_file is not None:
         # No deferred keep-old end here: it would move the state the plan was reviewed against
@@ -313,8 +327,6 @@ def release(app: App, *, ami: str | None, manifest: Path | None, size: int | Non
         ami = intent.ami
     else:
         ami = resolve_ami(app, ami, manifest)
-        if size is not None and size < 1:
-            raise InputError(f"--size {size}: must be at least 1")
         if not dry_run:
             finalize_if_due(app)
         intent = SwitchIntent(Mode.RELEASE, ami=ami, size=size, keep_old=keep_old,
@@ -472,6 +484,9 @@ def _decide(app: App, run: RunView, outputs: StackOutputs, command: str) -> Deci
 def resume(app: App) -> None:
     """Continue a stalled run forward from its journal and what AWS shows now."""
     run = _stalled_run(app, "resume")
+    # The remaining steps rewrite the tfvars: a broken or unwritable file must stop us here.
+    read_vars_first(app)
+    ensure_writable(app.settings.terraform.dir)
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
         run = _stalled_run(app, "resume")  # again under the lease: the holder may have finished it
@@ -488,6 +503,7 @@ def abort(app: App) -> None:
     """Put traffic back on the color that served before the run: undo its steps before the
     commit point; after it, finish the run keeping the old color warm, then switch back to it."""
     run = _stalled_run(app, "abort")
+    ensure_writable(app.settings.terraform.dir)
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
         run = _stalled_run(app, "abort")
@@ -514,6 +530,7 @@ def abort(app: App) -> None:
 
 def finalize(app: App) -> bool:
     """Scale a color kept warm by ``--keep-old`` to zero through Terraform."""
+    ensure_writable(app.settings.terraform.dir)
     refuse_if_in_flight(app)
     situation = observe(app)
     live = situation.assessment.live
@@ -548,6 +565,7 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
          out: Path | None = None) -> tuple[Preview, Color, Color]:
     """The Terraform plan of a release onto the idle color. With ``out``, also save it (plan
     file, intent, and the state/tfvars/colors it was made against) for ``release --plan``."""
+    ensure_writable(app.settings.terraform.dir)  # the plan is made from a scratch copy there
     if out is not None:
         # An older plan must not outlive a failed or refused one: `make release` would apply it.
         try:
@@ -576,8 +594,8 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
         )
     actual_live = situation.observed.group(live).desired_capacity
     size = size if size is not None else actual_live
-    if size < 1:
-        raise InputError(f"size {size}: must be at least 1 (pass --size)")
+    if not 1 <= size <= tfvars.MAX_COLOR_SIZE:
+        raise InputError(f"size {size}: must be a whole number in [1, {tfvars.MAX_COLOR_SIZE}] (pass --size)")
     # The release label the release will record: the saved plan carries it, so the reviewed
     # variables are byte for byte the ones committed after the apply.
     plan_id = new_run_id()
@@ -633,21 +651,32 @@ def bootstrap(app: App) -> None:
     rep = app.reporter
     rep.info(f"Starting bootstrap {app.settings.service.name}: attach {live}", color=live.value)
     waiter = app.waiter()
-    waiter.until(
-        f"{live} instances",
-        lambda: health.instances_ready(
-            app.autoscaling.describe_group(group.name), situation.tfvars.colors[live].ami,
-            situation.tfvars.colors[live].size),
-        timeout=app.settings.timeouts.instances_in_service_seconds,
-        color=live.value,
-    )
+    try:
+        waiter.until(
+            f"{live} instances",
+            lambda: health.instances_ready(
+                app.autoscaling.describe_group(group.name), situation.tfvars.colors[live].ami,
+                situation.tfvars.colors[live].size),
+            timeout=app.settings.timeouts.instances_in_service_seconds,
+            color=live.value,
+        )
+    except WaitError as exc:
+        # Exit 7 (WaitError): nothing was attached, so nothing needs undoing.
+        exc.hint = (f"nothing was attached; make {group.name} run what the tfvars say "
+                    f"(colors.{live}), then run `bluegreen bootstrap` again")
+        raise
     attach(app.autoscaling, outputs, live)
-    waiter.until(
-        f"{live} targets healthy",
-        lambda: health.targets_health(
-            app.traffic.describe_traffic(),
-            health.in_service_ids(app.autoscaling.describe_group(group.name)), 1.0),
-        timeout=app.settings.timeouts.targets_healthy_seconds,
-        color=live.value,
-    )
+    try:
+        waiter.until(
+            f"{live} targets healthy",
+            lambda: health.targets_health(
+                app.traffic.describe_traffic(),
+                health.in_service_ids(app.autoscaling.describe_group(group.name)), 1.0),
+            timeout=app.settings.timeouts.targets_healthy_seconds,
+            color=live.value,
+        )
+    except WaitError as exc:
+        exc.hint = (f"{live} stays attached to the load balancer; `bluegreen status` shows when its "
+                    "targets turn healthy")
+        raise
     rep.ok(f"Completed: {live} serves", color=live.value)

@@ -8,10 +8,12 @@ repository root, an engineer from wherever they are).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from .blast_radius import color_prefix, split_address
 from .errors import ConfigError, InputError
@@ -224,26 +226,59 @@ def _check_type(section: str, key: str, value: Any, default: Any, source: Path) 
     return value
 
 
+_MINUTE, _HOUR, _DAY = 60, 3600, 86400
+
+# Every timing key (any ``*_seconds`` number in any section, so a key added later is covered
+# too) is a finite number of seconds in [0, one day], except where listed here:
+# (section, key) -> (lowest, highest, whether the lowest itself is allowed).
+# TOML accepts inf and nan; a wait of inf never ends and nan compares false with everything, so
+# both must stop here, before anything is touched. The upper bounds are far beyond any real stack
+# and keep every value usable where it goes: a deadline (datetime + timedelta overflows past about
+# 10**14 days), Terraform's -lock-timeout, a sleep, a lease's expiry.
+_DEFAULT_BOUNDS: tuple[float, float, bool] = (0, _DAY, True)
+_BOUNDS: dict[tuple[str, str], tuple[float, float, bool]] = {
+    ("release", "keep_old_seconds"): (0, 7 * _DAY, True),
+    ("release", "lock_ttl_seconds"): (0, _DAY, False),
+    # Below 0.1 s the describe calls of a wait would run into AWS's API throttling; above five
+    # minutes a wait notices a failed target too late to roll back before the timeout.
+    ("timeouts", "poll_seconds"): (0.1, 5 * _MINUTE, True),
+}
+
+
+def timing_bounds() -> dict[tuple[str, str], tuple[float, float, bool]]:
+    """(section, key) -> (lowest, highest, lowest allowed) for every timing key."""
+    bounds = {}
+    for section, section_type in _SECTIONS.items():
+        for f in dataclasses.fields(section_type):
+            if f.name.endswith("_seconds") and type(f.default) in (int, float):
+                bounds[(section, f.name)] = _BOUNDS.get((section, f.name), _DEFAULT_BOUNDS)
+    return bounds
+
+
+def _timing_problem(section: str, key: str, value: float) -> str | None:
+    low, high, low_ok = timing_bounds()[(section, key)]
+    in_range = math.isfinite(value) and (low <= value if low_ok else low < value) and value <= high
+    if in_range:
+        return None
+    interval = f"{'[' if low_ok else '('}{low:g}, {high:g}]"
+    return f"{section}.{key} must be a finite number of seconds in {interval}, got {value!r}"
+
+
 def _check_ranges(settings: Settings, source: Path) -> None:
     problems = []
     if not settings.service.name:
         problems.append("service.name must not be empty")
-    if not 0.0 < settings.release.healthy_threshold <= 1.0:
-        problems.append("release.healthy_threshold must be in (0, 1]")
-    if settings.release.verify_seconds < 0:
-        problems.append("release.verify_seconds must be >= 0")
-    if settings.release.keep_old_seconds < 0:
-        problems.append("release.keep_old_seconds must be >= 0")
-    if settings.release.lock_ttl_seconds <= 0:
-        problems.append("release.lock_ttl_seconds must be > 0")
-    if settings.terraform.lock_timeout_seconds < 0:
-        problems.append("terraform.lock_timeout_seconds must be >= 0")
-    for key in ("instances_in_service_seconds", "targets_healthy_seconds", "drain_seconds",
-                "unhealthy_grace_seconds", "terraform_apply_seconds", "terraform_interrupt_seconds"):
-        if getattr(settings.timeouts, key) < 0:
-            problems.append(f"timeouts.{key} must be >= 0")
-    if settings.timeouts.poll_seconds <= 0:
-        problems.append("timeouts.poll_seconds must be > 0")
+    threshold = settings.release.healthy_threshold
+    if not (math.isfinite(threshold) and 0.0 < threshold <= 1.0):
+        problems.append(f"release.healthy_threshold must be in (0, 1], got {threshold!r}")
+    for section, key in timing_bounds():
+        problem = _timing_problem(section, key, getattr(getattr(settings, section), key))
+        if problem is not None:
+            problems.append(problem)
+    if settings.aws.endpoint_url:
+        problem = endpoint_url_problem(settings.aws.endpoint_url)
+        if problem is not None:
+            problems.append(f"aws.endpoint_url {problem}")
     if settings.terraform.binary == "":
         problems.append('terraform.binary must be "embedded", "auto" or a binary name/path')
     if not settings.terraform.tfvars.endswith(".auto.tfvars.json"):
@@ -254,14 +289,42 @@ def _check_ranges(settings: Settings, source: Path) -> None:
         raise ConfigError(f"{source}: {problems[0]}")
 
 
+def endpoint_url_problem(url: str) -> str | None:
+    """Why ``url`` is not ``http(s)://host[:port]`` (``None`` when it is). botocore refuses some
+    such values only when the first client is built (a ValueError, "internal error") and accepts
+    others (ftp://, a port above 65535) that then fail on every call."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when not a number in 0-65535
+    except ValueError:
+        parts, port = None, -1
+    if (parts is None or port == 0 or parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.username is not None or parts.path not in ("", "/") or parts.query or parts.fragment
+            or any(c.isspace() for c in url)):
+        return f"{url!r} is not an http(s)://host[:port] URL (e.g. http://127.0.0.1:5000)"
+    return None
+
+
+def check_endpoint_url(settings: Settings, flag: str) -> Settings:
+    """``ConfigError`` naming ``flag`` when the endpoint given on the command line is invalid."""
+    problem = endpoint_url_problem(settings.aws.endpoint_url) if settings.aws.endpoint_url else None
+    if problem is not None:
+        raise ConfigError(f"{flag} {problem}")
+    return settings
+
+
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
-def parse_duration(text: str, flag: str) -> int:
-    """Whole seconds from ``600``, ``90s``, ``10m`` or ``2h``; ``InputError`` naming the flag."""
+def parse_duration(text: str, flag: str, *, maximum: int = 7 * _DAY) -> int:
+    """Whole seconds from ``600``, ``90s``, ``10m`` or ``2h``, at most ``maximum`` (a week by
+    default, the cap of ``release.keep_old_seconds``); ``InputError`` naming the flag."""
     value = text.strip().lower()
     number, unit = value.rstrip("smh"), value[len(value.rstrip("smh")):]
-    if not number.isdigit() or unit not in _DURATION_UNITS:
+    # isascii: str.isdigit() also accepts digits such as '²' that int() then refuses.
+    if not (number.isascii() and number.isdigit()) or unit not in _DURATION_UNITS:
         raise InputError(f"{flag} {text!r}: expected a duration such as 600, 90s, 10m or 2h")
-    return int(number) * _DURATION_UNITS[unit]
-
+    seconds = int(number) * _DURATION_UNITS[unit]
+    if seconds > maximum:
+        raise InputError(f"{flag} {text!r}: at most {maximum // _HOUR}h ({maximum} s)")
+    return seconds

@@ -8,6 +8,7 @@ says what to do, because it is what a person reads at 3 a.m. or a CI log shows.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -20,7 +21,9 @@ class ExitCode(IntEnum):
     INPUT = 4  # an AMI, Packer manifest or other input does not check out
     TERRAFORM = 5  # Terraform missing, too old, or a Terraform command failed
     AWS = 6  # AWS unreachable, no credentials, or an AWS call failed
-    STATE_MISMATCH = 7  # what AWS serves disagrees with Terraform, or is not one clean live color
+    # What AWS serves disagrees with Terraform, or is not one clean live color, or a wait outside
+    # a release gave up because AWS never reached the state Terraform describes (WaitError).
+    STATE_MISMATCH = 7
     BLAST_RADIUS = 8  # the plan touches the live color or shared resources
     LOCKED = 9  # another release holds the release lock
     ROLLED_BACK = 10  # the release failed and traffic was put back where it was
@@ -102,7 +105,25 @@ class ReleaseInterrupted(BluegreenError):
     exit_code = ExitCode.INTERRUPTED
 
 
-class WaitTimeout(BluegreenError):
-    """A wait ran out of time. Raised inside a release and turned into a rollback there."""
+class WaitError(StateMismatchError):
+    """A wait gave up: AWS did not reach the state the command waits for (instances InService on
+    the AMI Terraform describes, targets healthy, drained).
 
-    exit_code = ExitCode.ROLLED_BACK
+    Exit 7 when one escapes a command outside a release (``bootstrap``): what AWS runs disagrees
+    with what Terraform describes, and nothing was rolled back. A dedicated code would tell CI
+    nothing more than 7 does, and 10 would claim an undo that never happened. Inside a release the
+    executor catches it like any failure, compensates, and raises ``RolledBackError`` (10) or
+    ``NeedsOperatorError`` (11) instead, so a wait never decides a release's exit code itself."""
+
+
+class WaitFailed(WaitError):
+    """A verdict said the wait cannot succeed (e.g. an instance on the wrong image, a target that
+    stays unhealthy): waiting longer would not help."""
+
+    def __init__(self, what: str, verdict: Any, *, hint: str | None = None) -> None:
+        super().__init__(f"{what}: {verdict.reason}", hint=hint)
+        self.verdict = verdict  # health.Verdict (not imported: errors.py depends on nothing)
+
+
+class WaitTimeout(WaitError):
+    """A wait ran out of time."""

@@ -7,7 +7,8 @@ Format (packer.io/docs/post-processors/manifest)::
      "last_run_uuid": "…"}
 
 The manifest appends one build per run, so the last run is the one named by ``last_run_uuid``
-(older Packer versions lack it: then the last entry wins).
+(older Packer versions lack it: then the last entry wins). A ``last_run_uuid`` that
+matches no build is refused: the last run made no image, and any other entry is an older one.
 """
 
 from __future__ import annotations
@@ -47,8 +48,18 @@ def ami_from_manifest(path: Path, region: str) -> str:
         raise InputError(f"{path}: Packer manifest has no builds[]; re-run `packer build`")
 
     last_run = data.get("last_run_uuid")
-    run_builds = [b for b in builds if isinstance(b, dict) and b.get("packer_run_uuid") == last_run]
-    build = (run_builds or [b for b in builds if isinstance(b, dict)] or [None])[-1]
+    if last_run is None:  # a Packer too old to write it: the last entry is the last run
+        build = ([b for b in builds if isinstance(b, dict)] or [None])[-1]
+    else:
+        run_builds = [b for b in builds if isinstance(b, dict) and b.get("packer_run_uuid") == last_run]
+        if not run_builds:
+            # The last run recorded no build (it failed, or the manifest was edited or merged):
+            # any entry we picked instead would be an older image, released as if it were new.
+            raise InputError(
+                f"{path}: last_run_uuid {last_run!r} matches no build's packer_run_uuid, so the last "
+                "Packer run made no image here; re-run `packer build`, or pass --ami with the AMI to release"
+            )
+        build = run_builds[-1]
     if build is None or not isinstance(build.get("artifact_id"), str):
         raise InputError(f"{path}: the last build in the Packer manifest has no artifact_id")
 

@@ -8,6 +8,8 @@ describes what AWS runs: a reviewer's ``terraform plan`` shows no changes, even 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +22,34 @@ from .ports import Terraform
 from .saved_plan import StateIdentity, variables_disagree
 
 SCRATCH_DIR = ".bluegreen"
+
+
+def ensure_writable(stack_dir: Path) -> None:
+    """``ConfigError`` unless bluegreen can write where it must, checked before any AWS change:
+    the tfvars file is replaced atomically (a temporary file in the stack directory) and
+    ``.bluegreen/`` holds the plans, the local lock and the journal. Found only at the first
+    write, a read-only directory would stop a release halfway (or surface as an internal error)."""
+    scratch = stack_dir / SCRATCH_DIR
+    for directory in (stack_dir, scratch):
+        try:
+            directory.mkdir(exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".bluegreen-write-check.", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise not_writable(directory, exc) from None
+    # Files an earlier run left behind, perhaps as another user (a `sudo bluegreen ...`).
+    for path in sorted(scratch.iterdir()):
+        if path.is_file() and not os.access(path, os.W_OK):
+            raise not_writable(path, PermissionError(13, "Permission denied"))
+
+
+def not_writable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"{path}: not writable ({exc.strerror or exc}); bluegreen writes the tfvars file and "
+        f"{SCRATCH_DIR}/ (plans, local lock, journal) in the stack directory",
+        hint="make them writable for this user, or run from a writable checkout; nothing was changed",
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import jinja2
 
 from .errors import ConfigError
 from .model import Color, ColorVars, TfVars
+from .packer import is_ami_id
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("bluegreen", "templates"),
@@ -25,6 +26,12 @@ _ENV = jinja2.Environment(
 )
 _TEMPLATE = "tfvars.json.j2"
 _OWN_KEYS = {"live_color", "colors"}
+
+# A color's size becomes the group's desired capacity (an Int32 in the Auto Scaling API). Far above
+# any blue/green fleet bluegreen was measured with (500); a larger number is a typo, not a fleet.
+MAX_COLOR_SIZE = 10_000
+# The release label becomes an EC2 tag value: AWS allows at most 256 characters.
+MAX_RELEASE_LENGTH = 256
 
 
 def read(path: Path) -> tuple[TfVars, dict[str, Any]]:
@@ -41,10 +48,30 @@ def read(path: Path) -> tuple[TfVars, dict[str, Any]]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    except _DuplicateKey as exc:
+        raise ConfigError(
+            f"{path}: key {exc.key!r} appears twice in one object; keep one (Terraform refuses a "
+            "duplicate, Python would silently take the last)"
+        ) from None
     return parse(data, source=path)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(key)
+        data[key] = value
+    return data
 
 
 def parse(data: Any, *, source: Path) -> tuple[TfVars, dict[str, Any]]:
@@ -85,12 +112,24 @@ def _parse_color(entry: Any, where: str, source: Path) -> ColorVars:
     if unknown:
         raise ConfigError(f"{source}: unknown key {where}.{sorted(unknown)[0]}")
     ami, size, release = entry["ami"], entry["size"], entry["release"]
-    if not isinstance(ami, str) or not ami:
-        raise ConfigError(f"{source}: {where}.ami must be an AMI id string")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ConfigError(f"{source}: {where}.size must be a whole number >= 0, got {size!r}")
+    # Everything Terraform or AWS would refuse later is refused here, while nothing has been
+    # touched: at plan time processes are already suspended and a refusal means a rollback.
+    if not isinstance(ami, str) or not is_ami_id(ami):
+        raise ConfigError(
+            f"{source}: {where}.ami must be an AMI id (ami- and 8 or 17 hex digits), got {ami!r}"
+        )
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_COLOR_SIZE:
+        raise ConfigError(
+            f"{source}: {where}.size must be a whole number in [0, {MAX_COLOR_SIZE}], got {size!r}"
+        )
     if not isinstance(release, str):
-        raise ConfigError(f"{source}: {where}.release must be a string")
+        raise ConfigError(f"{source}: {where}.release must be a string, got {release!r}")
+    if len(release) > MAX_RELEASE_LENGTH or not release.isprintable():
+        raise ConfigError(
+            f"{source}: {where}.release must be at most {MAX_RELEASE_LENGTH} printable characters "
+            f"(it becomes the instances' Release tag), got {release[:40]!r}"
+            + ("..." if len(release) > 40 else "")
+        )
     return ColorVars(ami=ami, size=size, release=release)
 
 
@@ -106,7 +145,18 @@ def render(tfvars: TfVars, extra: Mapping[str, Any] | None = None) -> str:
 
 
 def write(path: Path, text: str) -> None:
-    """Atomic replace: a crash mid-write never leaves Terraform a truncated variables file."""
+    """Atomic replace: a crash mid-write never leaves Terraform a truncated variables file.
+    ``ConfigError`` naming the folder when it cannot be written (read-only, disk full)."""
+    try:
+        _write(path, text)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path.parent}: cannot write {path.name} ({exc.strerror or exc}); make the folder "
+            "writable for this user (and check free space)"
+        ) from exc
+
+
+def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # mkstemp creates 0600; keep the mode the reviewed file had (0644 when new).
     try:

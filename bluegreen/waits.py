@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import WaitTimeout
+from .errors import WaitFailed, WaitTimeout  # WaitFailed re-exported: release.py imports it here
 from .health import Verdict
 from .report import Reporter, WaitPrinter
 from .stop import StopToken
@@ -31,14 +31,6 @@ class SystemClock:
             self.stop.wait(seconds)
         else:
             time.sleep(seconds)
-
-
-class WaitFailed(Exception):
-    """A verdict said the wait cannot succeed (e.g. the new color turned unhealthy)."""
-
-    def __init__(self, what: str, verdict: Verdict) -> None:
-        super().__init__(f"{what}: {verdict.reason}")
-        self.verdict = verdict
 
 
 @dataclass

@@ -98,6 +98,20 @@ def test_manifest_without_the_configured_region(service: Path) -> None:
     assert_refused(result, ExitCode.INPUT, "us-east-1", "eu-west-1")
 
 
+def test_manifest_whose_last_run_made_no_build(service: Path) -> None:
+    # The last `packer build` failed: its uuid is in last_run_uuid but no build entry carries it.
+    # Releasing the older entry's AMI instead would be a silent downgrade.
+    before = tfvars_of(service).read_text()
+    (service / "manifest.json").write_text(json.dumps({
+        "builds": [{"name": "web", "builder_type": "amazon-ebs", "packer_run_uuid": "r1",
+                    "artifact_id": f"us-east-1:{AMI}"}],
+        "last_run_uuid": "r2",
+    }))
+    result = run(service, "release", "--packer-manifest", "manifest.json")
+    assert_refused(result, ExitCode.INPUT, "manifest.json", "'r2'", "packer build")
+    assert_unchanged(service, before)
+
+
 def test_not_an_ami_id(service: Path) -> None:
     result = run(service, "plan", "--ami", "ubuntu-latest")
     assert_refused(result, ExitCode.INPUT, "ubuntu-latest")
@@ -116,8 +130,12 @@ def test_missing_terraform_directory(service: Path) -> None:
         (lambda d: d["colors"].pop("green"), "colors.green"),
         (lambda d: d["colors"]["blue"].pop("ami"), "colors.blue.ami"),
         (lambda d: d.update(live_color="purple"), "live_color"),
+        (lambda d: d["colors"]["green"].update(ami="latest"), "colors.green.ami"),
+        (lambda d: d["colors"]["blue"].update(size=2**40), "colors.blue.size"),
+        (lambda d: d["colors"]["green"].update(release="x" * 300), "colors.green.release"),
     ],
-    ids=["unknown-color", "missing-color", "missing-key", "bad-live-color"],
+    ids=["unknown-color", "missing-color", "missing-key", "bad-live-color", "ami-not-an-id", "size-absurd",
+         "release-too-long"],
 )
 def test_bad_tfvars(service: Path, mutate, needle: str) -> None:
     document = json.loads(tfvars_of(service).read_text())
@@ -129,10 +147,27 @@ def test_bad_tfvars(service: Path, mutate, needle: str) -> None:
     assert_unchanged(service, before)
 
 
+def test_duplicate_key_in_tfvars(service: Path) -> None:
+    text = tfvars_of(service).read_text()
+    tfvars_of(service).write_text(text.replace('"live_color": "blue"', '"live_color": "blue", "live_color": "green"', 1))
+    before = tfvars_of(service).read_text()
+    assert before != text
+    result = run(service, "release", "--ami", AMI)
+    assert_refused(result, ExitCode.CONFIG, "bluegreen.auto.tfvars.json", "'live_color' appears twice")
+    assert_unchanged(service, before)
+
+
+def test_size_flag_out_of_range(service: Path) -> None:
+    result = run(service, "release", "--ami", AMI, "--size", "100000")
+    assert_refused(result, ExitCode.INPUT, "--size 100000")
+
+
 @pytest.mark.parametrize(
     "line, needle",
-    [('colour = "blue"\n', "colour"), ("[release]\nverify_seconds = \"soon\"\n", "release.verify_seconds")],
-    ids=["unknown-key", "wrong-type"],
+    [('colour = "blue"\n', "colour"), ("[release]\nverify_seconds = \"soon\"\n", "release.verify_seconds"),
+     ("[timeouts]\npoll_seconds = inf\n", "timeouts.poll_seconds"),
+     ("[timeouts]\ndrain_seconds = 9223372036854775807\n", "timeouts.drain_seconds")],
+    ids=["unknown-key", "wrong-type", "poll-inf", "absurd-timeout"],
 )
 def test_bad_config(service: Path, line: str, needle: str) -> None:
     config = service / "bluegreen.toml"
@@ -164,3 +199,39 @@ def test_no_aws_credentials(service: Path, tmp_path: Path) -> None:
 def test_endpoint_not_reachable(service: Path) -> None:
     result = run(service, "plan", "--ami", AMI)
     assert_refused(result, ExitCode.AWS, "http://127.0.0.1:9")
+
+
+def test_invalid_endpoint_url_flag(service: Path) -> None:
+    # Was botocore's ValueError at the first client: "internal error", exit 1.
+    result = run(service, "status", "--endpoint-url", "localhost:5000")
+    assert_refused(result, ExitCode.CONFIG, "--endpoint-url", "'localhost:5000'", "http(s)://host[:port]")
+
+
+def test_invalid_endpoint_url_in_the_config(service: Path) -> None:
+    config = service / "bluegreen.toml"
+    config.write_text(config.read_text().replace('"http://127.0.0.1:9"', '"127.0.0.1:5000"'))
+    result = run(service, "plan", "--ami", AMI)
+    assert_refused(result, ExitCode.CONFIG, "bluegreen.toml", "aws.endpoint_url", "'127.0.0.1:5000'")
+
+
+def test_stack_directory_bluegreen_cannot_write(service: Path) -> None:
+    # The scratch folder's path is taken by a file: the same refusal a read-only directory gets
+    # (which root, running these tests, cannot be given). Refused before Terraform or AWS.
+    stack_dir = service / "terraform/examples/web"
+    (stack_dir / ".bluegreen").write_text("in the way\n")
+    before = tfvars_of(service).read_text()
+    result = run(service, "release", "--ami", AMI)
+    assert_refused(result, ExitCode.CONFIG, ".bluegreen", "not writable", "nothing was changed")
+    assert tfvars_of(service).read_text() == before
+    assert not (stack_dir / ".terraform").exists()  # refused before terraform init
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only directory anyway")
+def test_read_only_stack_directory(service: Path) -> None:
+    stack_dir = service / "terraform/examples/web"
+    stack_dir.chmod(0o555)
+    try:
+        result = run(service, "release", "--ami", AMI)
+    finally:
+        stack_dir.chmod(0o755)
+    assert_refused(result, ExitCode.CONFIG, str(stack_dir), "not writable")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bluegreen.config import Settings, load_settings, parse_settings
+from bluegreen.config import Settings, load_settings, parse_settings, timing_bounds
 from bluegreen.errors import ConfigError, ExitCode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -374,3 +374,89 @@ def test_bad_color_addresses(tmp_path, value, needle):
 def test_bad_older_key_is_named_as_written(tmp_path):
     message = config_error(tmp_path, "[terraform]\ncolor_address = 7\n")
     assert "terraform.color_address must be a string" in message
+# -- timing keys: finite and sane (TOML allows inf and nan) -------------------------------------
+
+
+@pytest.mark.parametrize("value", ["inf", "+inf", "-inf", "nan", "0.01", "301", "1e300"])
+def test_poll_seconds_must_be_finite_and_sane(tmp_path, value):
+    # poll_seconds = inf used to pass, and a release then waited forever between polls.
+    message = config_error(tmp_path, f"[timeouts]\npoll_seconds = {value}\n")
+    assert "timeouts.poll_seconds must be a finite number of seconds in [0.1, 300]" in message
+    assert "got " in message
+
+
+@pytest.mark.parametrize("section, key", sorted(k for k in timing_bounds() if k != ("timeouts", "poll_seconds")))
+def test_integer_timing_keys_have_an_upper_bound(tmp_path, section, key):
+    # A TOML integer can be 2**63-1: a deadline that far away overflows datetime (internal error).
+    message = config_error(tmp_path, f"[{section}]\n{key} = 9223372036854775807\n")
+    assert f"{section}.{key} must be a finite number of seconds in" in message
+    assert "got 9223372036854775807" in message
+
+
+@pytest.mark.parametrize("section, key", [("release", "verify_seconds"), ("timeouts", "drain_seconds")])
+def test_integer_timing_keys_refuse_inf_as_a_type_error(tmp_path, section, key):
+    assert f"{section}.{key} must be an integer, got inf" in config_error(tmp_path, f"[{section}]\n{key} = inf\n")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_healthy_threshold_must_be_finite(tmp_path, value):
+    assert "release.healthy_threshold must be in (0, 1]" in config_error(
+        tmp_path, f"[release]\nhealthy_threshold = {value}\n")
+
+
+def test_every_seconds_key_is_bounded():
+    # Derived from the dataclasses: a timing key added later is checked without another edit.
+    assert {("terraform", "lock_timeout_seconds"), ("release", "verify_seconds"), ("release", "keep_old_seconds"),
+            ("release", "lock_ttl_seconds"), ("timeouts", "instances_in_service_seconds"),
+            ("timeouts", "targets_healthy_seconds"), ("timeouts", "drain_seconds"),
+            ("timeouts", "unhealthy_grace_seconds"), ("timeouts", "poll_seconds")} <= set(timing_bounds())
+
+
+def test_timing_bounds_are_accepted(tmp_path):
+    text = ("[terraform]\nlock_timeout_seconds = 86400\n[release]\nkeep_old_seconds = 604800\n"
+            "verify_seconds = 0\n[timeouts]\npoll_seconds = 0.1\ndrain_seconds = 0\n")
+    s = load_settings(write_config(tmp_path, text))
+    assert s.release.keep_old_seconds == 604800 and s.timeouts.poll_seconds == 0.1
+    s = load_settings(write_config(tmp_path, "[timeouts]\npoll_seconds = 300\n", "b.toml"))
+    assert s.timeouts.poll_seconds == 300.0
+
+
+@pytest.mark.parametrize("text", ["8d", "169h", "999999999999999999999h", "²"])
+def test_parse_duration_refuses_absurd_or_odd_values(text):
+    from bluegreen.config import parse_duration
+    from bluegreen.errors import InputError
+
+    with pytest.raises(InputError, match="--keep-old"):
+        parse_duration(text, "--keep-old")
+
+
+def test_parse_duration_accepts_a_week():
+    from bluegreen.config import parse_duration
+
+    assert parse_duration("168h", "--keep-old") == 7 * 86400
+
+
+# -- [aws] endpoint_url --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["localhost:5000", "127.0.0.1:5000", "ftp://host", "http://", "http://a b",
+                                 "http://host:99999", "http://host:abc", "http://user:pw@host", "http://host/path",
+                                 "http://host?x=1"])
+def test_bad_endpoint_url(tmp_path, url):
+    # Before: botocore's ValueError at the first client ("internal error", exit 1), or accepted.
+    message = config_error(tmp_path, f'[aws]\nendpoint_url = "{url}"\n')
+    assert f"aws.endpoint_url {url!r} is not an http(s)://host[:port] URL" in message
+
+
+@pytest.mark.parametrize("url", ["", "http://127.0.0.1:5000", "https://s3.eu-west-1.amazonaws.com",
+                                 "http://localhost:5000/", "http://[::1]:4566"])
+def test_good_endpoint_url(tmp_path, url):
+    assert load_settings(write_config(tmp_path, f'[aws]\nendpoint_url = "{url}"\n')).aws.endpoint_url == url
+
+
+def test_endpoint_flag_is_named():
+    from bluegreen.config import check_endpoint_url
+
+    with pytest.raises(ConfigError, match=r"^--endpoint-url 'localhost:5000' is not an http\(s\)://host"):
+        check_endpoint_url(Settings().replace("aws", endpoint_url="localhost:5000"), "--endpoint-url")
+    assert check_endpoint_url(Settings(), "--endpoint-url") == Settings()

@@ -82,9 +82,25 @@ def test_without_last_run_uuid_the_last_entry_wins(tmp_path):
     assert ami_from_manifest(path, "us-east-1") == "ami-0aaaaaaaaaaaaaaa1"
 
 
-def test_unknown_last_run_uuid_falls_back_to_the_last_entry(tmp_path):
-    data = dict(MANIFEST, last_run_uuid="ffffffff-0000-0000-0000-000000000000")
-    path = write(tmp_path, data)
+@pytest.mark.parametrize("builds", [MANIFEST["builds"], MANIFEST["builds"][:1]], ids=["two-runs", "one-old-run"])
+def test_unknown_last_run_uuid_is_refused(tmp_path, builds):
+    # The last run failed before writing its build: falling back to the last entry would
+    # release the previous run's AMI as if it were the new one.
+    unknown = "ffffffff-0000-0000-0000-000000000000"
+    path = write(tmp_path, dict(MANIFEST, builds=builds, last_run_uuid=unknown))
+    message = input_error(path)
+    assert f"last_run_uuid {unknown!r} matches no build" in message
+    assert "packer build" in message and "--ami" in message
+
+
+@pytest.mark.parametrize("uuid", [3, "", ["x"]])
+def test_odd_last_run_uuid_is_refused(tmp_path, uuid):
+    message = input_error(write(tmp_path, dict(MANIFEST, last_run_uuid=uuid)))
+    assert "matches no build" in message
+
+
+def test_null_last_run_uuid_means_an_old_packer(tmp_path):
+    path = write(tmp_path, dict(MANIFEST, last_run_uuid=None))
     assert ami_from_manifest(path, "us-east-1") == "ami-0bbbbbbbbbbbbbbb1"
 
 

@@ -133,7 +133,7 @@ def test_missing_blue_ami():
     assert "missing key colors.blue.ami" in parse_error(data)
 
 
-@pytest.mark.parametrize("size", [-1, True, False, 1.5, "3", None])
+@pytest.mark.parametrize("size", [-1, True, False, 1.5, "3", None, 10_001, 2**63, float("inf")])
 def test_bad_size(size):
     data = doc()
     data["colors"]["green"]["size"] = size
@@ -170,17 +170,40 @@ def test_unknown_key_in_a_color():
     assert "unknown key colors.blue.instance_type" in parse_error(data)
 
 
-@pytest.mark.parametrize("ami", ["", 5, None])
+@pytest.mark.parametrize("ami", ["", 5, None, "banana", "ami-123", "ami-0123456789ABCDEF0", "ami-0123456789abcdef0\n",
+                                 " ami-0123456789abcdef0"])
 def test_bad_ami(ami):
     data = doc()
     data["colors"]["blue"]["ami"] = ami
     assert "colors.blue.ami" in parse_error(data)
 
 
-def test_bad_release():
+@pytest.mark.parametrize("release", [7, None, ["v1"], "x" * 257, "v1\nv2", "tab\there"])
+def test_bad_release(release):
     data = doc()
-    data["colors"]["green"]["release"] = 7
+    data["colors"]["green"]["release"] = release
     assert "colors.green.release" in parse_error(data)
+
+
+def test_size_and_release_bounds_are_accepted():
+    data = doc()
+    data["colors"]["green"].update(size=tfvars.MAX_COLOR_SIZE, release="r" * tfvars.MAX_RELEASE_LENGTH)
+    vars_, _ = tfvars.parse(data, source=SOURCE)
+    assert vars_.colors[Color.GREEN].size == 10_000
+
+
+@pytest.mark.parametrize("text, key", [
+    ('{"live_color": "blue", "live_color": "green", "colors": {}}', "live_color"),
+    ('{"live_color": "blue", "colors": {"blue": {"ami": "ami-0123456789abcdef0", "size": 1, "size": 2, '
+     '"release": ""}, "green": {"ami": "ami-0123456789abcdef0", "size": 0, "release": ""}}}', "size"),
+])
+def test_read_refuses_duplicate_keys(tmp_path, text, key):
+    # json.loads keeps the last silently; the file is ambiguous, so say so before anything runs.
+    path = tmp_path / "bluegreen.auto.tfvars.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        tfvars.read(path)
+    assert str(info.value).startswith(f"{path}: key {key!r} appears twice")
 
 
 def test_not_an_object():
@@ -285,8 +308,9 @@ def test_write_failure_leaves_old_content_and_no_temp_file(tmp_path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tfvars.os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(ConfigError) as info:  # not an OSError: that would read "internal error"
         tfvars.write(path, "new\n")
+    assert str(info.value).startswith(f"{tmp_path}: cannot write bluegreen.auto.tfvars.json (No space left on device)")
     assert path.read_text(encoding="utf-8") == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["bluegreen.auto.tfvars.json"]
 
