@@ -22,6 +22,7 @@ from .model import TrafficKind
 from .ports import LoadBalancer
 from .report import Reporter
 from .stack import SCRATCH_DIR, Stack
+from .stop import StopToken
 from .terraform.runner import TerraformRunner
 from .waits import SystemClock, Waiter
 
@@ -50,10 +51,12 @@ def state_location(stack_dir: Path) -> StateLocation:
 
 
 class App:
-    def __init__(self, settings: Settings, reporter: Reporter, *, clock: Any = None) -> None:
+    def __init__(self, settings: Settings, reporter: Reporter, *, clock: Any = None,
+                 stop: StopToken | None = None) -> None:
         self.settings = settings
         self.reporter = reporter
         self.clock = clock or SystemClock()
+        self.stop = stop or StopToken()
         if not settings.terraform.dir.is_dir():
             where = f"{settings.source}: terraform.dir" if settings.source else "terraform.dir"
             raise ConfigError(

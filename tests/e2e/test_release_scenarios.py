@@ -248,8 +248,12 @@ def _kill_after(app, step: Step) -> None:
         if s is step:
             raise Killed(f"killed after {step.value}")
 
+    def killed_release() -> bool:
+        app.lease.abandon()  # a killed process releases nothing, and holds nothing any more
+        return False
+
     app.journal.completed = completed  # type: ignore[method-assign]
-    app.lease.release = lambda: False  # type: ignore[method-assign]
+    app.lease.release = killed_release  # type: ignore[method-assign]
 
 
 # (step the kill follows, what the operator does next), one per phase of the release: before any
