@@ -123,6 +123,9 @@ def status(
         last_run = a.journal.last_run()
         in_flight = last_run if last_run is not None and last_run.in_flight else None
         doc = views.status_document(situation, a.settings.service.name, in_flight, last_run)
+        loc = a.location
+        doc["journal"] = loc.describe() + ("; releases refused: set [state] url or [state] local_lock"
+                                           if loc.refusal else "")
         typer.echo(json.dumps(doc, indent=2) if json_output else views.status_text(doc))
         return ExitCode.OK if situation.assessment.clean else ExitCode.STATE_MISMATCH
 

@@ -88,6 +88,8 @@ def status_text(doc: dict[str, Any]) -> str:
         k = doc["kept_warm"]
         lines.append(f"  kept warm: {k['color']} runs detached for an instant `bluegreen rollback`"
                      f" until {k['until'] or '?'}; `bluegreen finalize` scales it to zero")
+    if doc.get("journal"):
+        lines.append(f"  lock and journal: {doc['journal']}")
     if doc["in_flight"]:
         f = doc["in_flight"]
         lines.append(f"  in flight: {f['kind']} run {f['run_id']} stopped at {f['last_step']} "
