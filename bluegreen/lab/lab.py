@@ -160,6 +160,10 @@ class Lab:
             return "[state]\nlocal_lock = true\n"
         if self.options.state != "s3":
             raise ValueError(f"LabOptions.state {self.options.state!r}: expected 'local' or 's3'")
+        return f'[state]\nurl = "{self.state_url(self.options.service)}"\n'
+
+    def state_url(self, prefix: str) -> str:
+        """A ``[state] url`` on the emulated S3 (the bucket is made on first use)."""
         s3 = self.client("s3")
         try:
             s3.create_bucket(Bucket=LAB_STATE_BUCKET)
@@ -167,7 +171,7 @@ class Lab:
             if getattr(error, "response", {}).get("Error", {}).get("Code") not in (
                     "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
-        return f'[state]\nurl = "s3://{LAB_STATE_BUCKET}/{self.options.service}"\n'
+        return f"s3://{LAB_STATE_BUCKET}/{prefix}"
 
     # -- using it ----------------------------------------------------------------------------
 
