@@ -84,3 +84,31 @@ def test_taken_over_lease_stops_the_run_naming_the_new_holder(make_lease):
     assert str(stop.reason).startswith(
         "release lock of run 7f3a was taken over by bob@laptop run 9b1c (pid 4242 on ci-runner-7)")
     assert make_lease().read() == bob  # the new holder's lease is left alone
+
+
+def test_held_lease_runs_the_heartbeat_and_stops_it(tmp_path):
+    """commands.held_lease: acquire, heartbeat while the block runs, stop it and release after; a
+    lease broken meanwhile surfaces as LeaseLost at the next check the block makes."""
+    import threading
+    from types import SimpleNamespace
+
+    from bluegreen.commands import held_lease
+    from bluegreen.config import Settings
+
+    settings = Settings().replace("release", lock_ttl_seconds=3)  # beats every second
+    app = SimpleNamespace(settings=settings, lease=FileLease(tmp_path / "release.lock", service="web"),
+                          stop=StopToken())
+    with held_lease(app, "7f3a") as check:
+        assert app.lease.read().run_id == "7f3a"
+        assert any(t.name == "bluegreen-lease-heartbeat" for t in threading.enumerate())
+        FileLease(tmp_path / "release.lock").break_("7f3a")
+        assert app.stop.wait(10), "the heartbeat never noticed"
+        with pytest.raises(LeaseLost, match="release lock of run 7f3a was removed"):
+            check()
+    assert not any(t.name == "bluegreen-lease-heartbeat" for t in threading.enumerate())
+    assert app.lease.read() is None and app.lease.held is None
+
+    app.stop = StopToken()
+    with held_lease(app, "9b1c") as check:
+        check()  # nothing requested: no stop
+    assert app.lease.read() is None  # released
