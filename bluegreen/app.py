@@ -4,10 +4,11 @@ opens a client it does not use and a bad input fails before anything is built.""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .aws.autoscaling import AutoScalingAdapter
 from .aws.elb import ClassicElbTraffic, TargetGroupTraffic
@@ -15,7 +16,7 @@ from .aws.images import ImagesAdapter
 from .aws.journal_store import FileJournalStore, S3JournalStore
 from .aws.lease import FileLease, S3Lease
 from .aws.session import AwsClients
-from .config import Settings
+from .config import Settings, StateSettings
 from .errors import ConfigError
 from .journal import Journal
 from .model import TrafficKind
@@ -28,26 +29,89 @@ from .waits import SystemClock, Waiter
 
 
 @dataclass(frozen=True)
-class StateLocation:
-    """Where the release lease and journal live: beside the Terraform state."""
+class Backend:
+    """The Terraform backend the stack was initialised with."""
 
-    kind: str  # "local" or "s3"
+    type: str  # "local" (also: no backend block), "s3", or another backend's name (gcs, remote, ...)
     bucket: str = ""
     key: str = ""
     region: str = ""
 
 
-def state_location(stack_dir: Path) -> StateLocation:
-    """From the backend Terraform initialised (``.terraform/terraform.tfstate``)."""
+def terraform_backend(stack_dir: Path) -> Backend:
+    """From the backend Terraform initialised (``.terraform/terraform.tfstate``); none recorded
+    means Terraform's default, the local backend."""
     marker = stack_dir / ".terraform" / "terraform.tfstate"
     try:
         backend = json.loads(marker.read_text(encoding="utf-8")).get("backend") or {}
     except (OSError, ValueError):
-        return StateLocation("local")
-    if backend.get("type") == "s3":
-        config = backend.get("config") or {}
-        return StateLocation("s3", config.get("bucket", ""), config.get("key", ""), config.get("region", ""))
-    return StateLocation("local")
+        return Backend("local")
+    kind = str(backend.get("type") or "local")
+    config = backend.get("config") or {}
+    if kind == "s3":
+        return Backend("s3", str(config.get("bucket") or ""), str(config.get("key") or ""),
+                       str(config.get("region") or ""))
+    return Backend(kind)
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    """Where the release lease and journal live, and why. ``refusal`` (one line) set means they
+    would be local where they must be shared: commands that change anything refuse with it, while
+    read-only ones may still read the local journal."""
+
+    kind: str  # "local" or "s3"
+    bucket: str = ""
+    lock_key: str = ""  # s3: the lease object
+    journal_prefix: str = ""  # s3: runs/<id>.jsonl and runs/index.json go under it
+    legacy_key: str = ""  # s3: the single journal object of earlier versions, read only
+    why: str = ""
+    refusal: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "s3":
+            where = f"s3://{self.bucket}/{self.journal_prefix}".rstrip("/")
+            return f"{where}/runs ({self.why})"
+        return f"local {SCRATCH_DIR}/ ({self.why})"
+
+
+CI_FALSE = frozenset({"", "0", "false", "no"})
+
+
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """``CI`` is set by GitHub Actions, GitLab, Travis, CircleCI, Buildkite, Jenkins (with the
+    plugin) ...; ``CI=false`` or empty counts as unset."""
+    value = environ.get("CI")
+    return value is not None and value.strip().lower() not in CI_FALSE
+
+
+def decide_location(state: StateSettings, backend: Backend, *, ci: bool, source: str = "bluegreen.toml") -> StateLocation:
+    """Pure: where the lock and journal live (README "Where the lock and journal live").
+
+    ``[state] url`` wins; else an S3 backend keeps them beside the state; else a local backend
+    outside CI keeps them in the stack's ``.bluegreen/``; anything else would be a lock only this
+    runner sees, so two CI runners could release at once: refused unless ``[state] local_lock``."""
+    shared = state.s3
+    if shared is not None:
+        bucket, prefix = shared
+        lock = f"{prefix}/release.lock" if prefix else "release.lock"
+        return StateLocation("s3", bucket, lock, prefix, why="[state] url")
+    if backend.type == "s3":
+        return StateLocation(
+            "s3", backend.bucket, f"{backend.key}.bluegreen-lock", f"{backend.key}.bluegreen",
+            legacy_key=f"{backend.key}.bluegreen-journal.jsonl", why="beside the S3 state",
+        )
+    if backend.type == "local" and not ci:
+        return StateLocation("local", why="local backend")
+    if state.local_lock:
+        return StateLocation("local", why="[state] local_lock = true")
+    reason = (f'Terraform backend "{backend.type}" keeps no lock bluegreen can share'
+              if backend.type != "local" else "CI is set and the Terraform backend is local")
+    return StateLocation("local", why=reason, refusal=(
+        f"{source}: the release lock and journal would live on this machine only ({reason}), so "
+        'another runner could release at once; set [state] url = "s3://BUCKET/PREFIX" to share '
+        "them, or [state] local_lock = true if this machine is the only one that releases"
+    ))
 
 
 class App:
@@ -113,23 +177,35 @@ class App:
 
     @cached_property
     def location(self) -> StateLocation:
-        return state_location(self.settings.terraform.dir)
+        source = str(self.settings.source) if self.settings.source else "bluegreen.toml"
+        return decide_location(self.settings.state, terraform_backend(self.settings.terraform.dir),
+                               ci=in_ci(os.environ), source=source)
 
     @cached_property
     def journal(self) -> Journal:
+        """Read-only commands get a journal even where the location is refused (the local one);
+        writing happens only under the lease, which refuses first."""
         loc = self.location
+        keep = self.settings.state.keep_runs
         if loc.kind == "s3":
-            store = S3JournalStore(self.clients.client("s3"), loc.bucket, f"{loc.key}.bluegreen-journal.jsonl")
+            store: FileJournalStore | S3JournalStore = S3JournalStore(
+                self.clients.client("s3"), loc.bucket, loc.journal_prefix,
+                legacy_key=loc.legacy_key or None, keep_runs=keep)
         else:
-            store = FileJournalStore(self.settings.terraform.dir / SCRATCH_DIR / "journal.jsonl")
+            scratch = self.settings.terraform.dir / SCRATCH_DIR
+            store = FileJournalStore(scratch / "runs", legacy_path=scratch / "journal.jsonl", keep_runs=keep)
         return Journal(store)
 
     @cached_property
     def lease(self) -> FileLease | S3Lease:
+        """The release lease; refuses (ConfigError, exit 3) before any change when it would be a
+        lock only this machine sees where others may release too."""
         loc = self.location
+        if loc.refusal:
+            raise ConfigError(loc.refusal)
         service = self.settings.service.name
         if loc.kind == "s3":
-            return S3Lease(self.clients.client("s3"), loc.bucket, f"{loc.key}.bluegreen-lock", service=service)
+            return S3Lease(self.clients.client("s3"), loc.bucket, loc.lock_key, service=service)
         return FileLease(self.settings.terraform.dir / SCRATCH_DIR / "release.lock", service=service)
 
     def waiter(self, on_tick=None) -> Waiter:

@@ -168,6 +168,9 @@ def status(
         in_flight = last_run if last_run is not None and last_run.in_flight else None
         drifts = _drift(a, situation, in_flight)
         doc = views.status_document(situation, a.settings.service.name, in_flight, last_run, drifts)
+        loc = a.location
+        doc["journal"] = loc.describe() + ("; releases refused: set [state] url or [state] local_lock"
+                                           if loc.refusal else "")
         typer.echo(json.dumps(doc, indent=2) if json_output else views.status_text(doc))
         return ExitCode.OK if doc["clean"] else ExitCode.STATE_MISMATCH
 

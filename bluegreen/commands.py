@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from . import health, packer, saved_plan, tfvars
 from .app import App
 from .errors import InputError, RolledBackError, StateMismatchError, WaitError
+from .heartbeat import Heartbeat
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
 from .runstate import Event, RunData, RunHeader, RunState, RunView
 from .model import Color, ColorVars, Observed, StackOutputs, TfVars
@@ -115,22 +116,19 @@ def refuse_if_in_flight(app: App) -> None:
 
 @contextlib.contextmanager
 def held_lease(app: App, run_id: str) -> Iterator[Any]:
-    """Hold the release lease for the block, renewing it from every wait's tick."""
+    """Hold the release lease for the block. A heartbeat thread renews it every ttl/3 whatever the
+    run is doing and, if it is lost, requests a stop on ``app.stop``; the yielded callable raises
+    that stop (every wait calls it on each tick)."""
     ttl = app.settings.release.lock_ttl_seconds
     app.lease.acquire(run_id, ttl_seconds=ttl)
-    last = [app.clock.now()]
-
-    def renew() -> None:
-        if app.clock.now() - last[0] >= ttl / 3:
-            app.lease.renew(ttl)
-            last[0] = app.clock.now()
-
+    beat = Heartbeat(app.lease, ttl, app.stop, run_id=run_id).start()
     try:
         # While the lease is held a run may be changing AWS: the first signal only asks it to
         # stop at the next safe point (journaled, nothing undone); a second one stops at once.
         with app.stop.deferred():
-            yield renew
+            yield app.stop.check
     finally:
+        beat.stop()  # before the release: no renewal may race it
         app.lease.release()
 
 

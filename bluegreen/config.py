@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,37 @@ class TimeoutSettings:
 
 
 @dataclass(frozen=True)
+class StateSettings:
+    """Where the release lock and journal live (README "Where the lock and journal live")."""
+
+    url: str = ""  # "" (beside the Terraform state) or "s3://bucket/prefix", shared by every runner
+    local_lock: bool = False  # accept a lock only this machine sees (one releasing machine)
+    keep_runs: int = 100  # journal history: runs kept; older ones are deleted when a run begins
+
+    @property
+    def s3(self) -> tuple[str, str] | None:
+        """(bucket, prefix) of ``url``, or ``None`` when it is empty. Validated at load."""
+        return parse_state_url(self.url)
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def parse_state_url(url: str) -> tuple[str, str] | None:
+    """``s3://bucket/some/prefix`` -> ("bucket", "some/prefix"); "" -> None; ValueError otherwise."""
+    if url == "":
+        return None
+    if not url.startswith("s3://"):
+        raise ValueError("not an s3:// URL")
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ValueError(f"bucket {bucket!r} is not an S3 bucket name")
+    if any(c.isspace() for c in prefix) or "//" in prefix.strip("/"):
+        raise ValueError(f"prefix {prefix!r} has whitespace or an empty segment")
+    return bucket, prefix.strip("/")
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path | None = None  # the file these came from, for messages
     service: ServiceSettings = field(default_factory=ServiceSettings)
@@ -88,6 +120,7 @@ class Settings:
     aws: AwsSettings = field(default_factory=AwsSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
+    state: StateSettings = field(default_factory=StateSettings)
 
     def replace(self, section: str, **changes: Any) -> "Settings":
         """A copy with keys of one section changed (how CLI flags override the file)."""
@@ -101,6 +134,7 @@ _SECTIONS: dict[str, type] = {
     "aws": AwsSettings,
     "release": ReleaseSettings,
     "timeouts": TimeoutSettings,
+    "state": StateSettings,
 }
 
 # Keys whose values are paths, resolved against the config file's folder.
@@ -284,6 +318,14 @@ def _check_ranges(settings: Settings, source: Path) -> None:
     if not settings.terraform.tfvars.endswith(".auto.tfvars.json"):
         problems.append(
             "terraform.tfvars must name a *.auto.tfvars.json file (Terraform loads it automatically)"
+        )
+    if settings.state.keep_runs < 1:
+        problems.append("state.keep_runs must be >= 1")
+    try:
+        parse_state_url(settings.state.url)
+    except ValueError as exc:
+        problems.append(
+            f'state.url {settings.state.url!r} must be empty or "s3://BUCKET/PREFIX" ({exc})'
         )
     if problems:
         raise ConfigError(f"{source}: {problems[0]}")

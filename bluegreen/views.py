@@ -104,6 +104,8 @@ def status_text(doc: dict[str, Any]) -> str:
             lines.append(f"  kept warm: {k['color']} runs detached for an instant `bluegreen rollback`"
                          f" until {k['until']}; then the next bluegreen command scales it to zero "
                          "(`bluegreen finalize` does it now)")
+    if doc.get("journal"):
+        lines.append(f"  lock and journal: {doc['journal']}")
     if doc["in_flight"]:
         f = doc["in_flight"]
         lines.append(f"  run: {f['kind']} run {f['run_id']} is {f['state']} at {f['last_step'] or 'start'}"

@@ -31,6 +31,10 @@ from ..report import Reporter
 from .emulator import LAB_IMAGE_VERSION_TAG, LAB_REGION, Emulator, prepare_stack, register_lab_image
 from .toolchain import LAB_CREDENTIAL
 
+# The emulated S3 bucket of `LabOptions(state="s3")`: one per process (moto's backends are
+# process-wide), a prefix per lab service.
+LAB_STATE_BUCKET = "bluegreen-lab-state"
+
 # AMI tag that makes the sample app fail its health checks: "now" or "after:SECONDS".
 LAB_BROKEN_TAG = "bluegreen-lab:broken"
 
@@ -56,6 +60,10 @@ class LabOptions:
     healthy_timeout_seconds: int = 30
     service: str = "web"
     extra_tfvars: dict[str, Any] = field(default_factory=dict)
+    # Where the release lock and journal live: "local" (the stack's .bluegreen/, `[state]
+    # local_lock = true` so the lab also runs where CI is set) or "s3" (`[state] url` on a bucket
+    # of the emulated S3, shared by every App of the lab as by every CI runner).
+    state: str = "local"
 
 
 class Lab:
@@ -141,9 +149,29 @@ class Lab:
             f"[release]\nverify_seconds = {o.verify_seconds}\nlock_ttl_seconds = 300\n\n"
             f"[timeouts]\ninstances_in_service_seconds = {o.instance_timeout_seconds}\n"
             f"targets_healthy_seconds = {o.healthy_timeout_seconds}\ndrain_seconds = 30\n"
-            f"unhealthy_grace_seconds = {o.unhealthy_grace_seconds}\npoll_seconds = {o.poll_seconds}\n",
+            f"unhealthy_grace_seconds = {o.unhealthy_grace_seconds}\npoll_seconds = {o.poll_seconds}\n\n"
+            + self._state_config(),
             encoding="utf-8",
         )
+
+    def _state_config(self) -> str:
+        if self.options.state == "local":
+            # The lab is one machine: a local lock is right even where CI is set.
+            return "[state]\nlocal_lock = true\n"
+        if self.options.state != "s3":
+            raise ValueError(f"LabOptions.state {self.options.state!r}: expected 'local' or 's3'")
+        return f'[state]\nurl = "{self.state_url(self.options.service)}"\n'
+
+    def state_url(self, prefix: str) -> str:
+        """A ``[state] url`` on the emulated S3 (the bucket is made on first use)."""
+        s3 = self.client("s3")
+        try:
+            s3.create_bucket(Bucket=LAB_STATE_BUCKET)
+        except Exception as error:  # noqa: BLE001 - another lab of this process made it already
+            if getattr(error, "response", {}).get("Error", {}).get("Code") not in (
+                    "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        return f"s3://{LAB_STATE_BUCKET}/{prefix}"
 
     # -- using it ----------------------------------------------------------------------------
 

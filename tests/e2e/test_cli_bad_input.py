@@ -71,7 +71,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], code: ExitCode, *ne
 
 def assert_unchanged(service: Path, before: str) -> None:
     assert tfvars_of(service).read_text(encoding="utf-8") == before
-    assert not (service / "terraform/examples/web/.bluegreen/journal.jsonl").exists()
+    assert not (service / "terraform/examples/web/.bluegreen/runs").exists()
 
 
 def test_malformed_packer_manifest(service: Path) -> None:

@@ -251,8 +251,12 @@ def _kill_after(app, step: Step) -> None:
         if s is step:
             raise Killed(f"killed after {step.value}")
 
+    def killed_release() -> bool:
+        app.lease.abandon()  # a killed process releases nothing, and holds nothing any more
+        return False
+
     app.journal.completed = completed  # type: ignore[method-assign]
-    app.lease.release = lambda: False  # type: ignore[method-assign]
+    app.lease.release = killed_release  # type: ignore[method-assign]
 
 
 # (step the kill follows, what the operator does next), one per phase of the release: before any
@@ -322,6 +326,42 @@ def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
         assert s.tfvars.colors[expected_live].ami == ami
         assert len(s.observed.group(expected_live).in_service) == size
         assert_confirmed_clean(operator)
+
+
+def test_killed_then_resumed_with_the_lock_and_journal_in_s3(scenario: Scenario) -> None:
+    """`[state] url` on the emulated S3: the lease and the per-run journal objects every runner
+    sees. A run killed after its first step is found by another process, which takes the dead
+    holder's lease over at once (no waiting for the TTL) and finishes the run."""
+    lab = scenario.lab
+    settings = lab.settings().replace("state", url=lab.state_url("scenarios-s3"))
+    app = scenario.new_app(settings)
+    assert app.location.kind == "s3" and app.location.lock_key == "scenarios-s3/release.lock"
+    live = live_of(app)
+    size = _size(app, live)
+    ami = lab.bake("v-s3-state")
+    with serving_invariant(lab, app, size):
+        _kill_after(app, Step.SUSPEND)
+        with pytest.raises(Killed):
+            _release(app, ami)
+        run = last_run(app)
+        assert run.in_flight and run.completed == [Step.SUSPEND]
+        held = app.lease.read()
+        assert held.run_id == run.run_id and held.nonce == app.lease.identity.nonce
+
+        operator = scenario.new_app(settings)  # a new process, same bucket
+        assert commands.in_flight(operator).run_id == run.run_id
+        commands.resume(operator)  # the dead holder's lease is taken over without waiting for the TTL
+    after = last_run(operator)
+    assert after.outcome == "completed"
+    entry = operator.journal.runs(1)[0]
+    assert (entry.run_id, entry.state, entry.kind) == (run.run_id, "completed", "release")
+    keys = {o["Key"] for o in lab.client("s3").list_objects_v2(
+        Bucket="bluegreen-lab-state", Prefix="scenarios-s3/")["Contents"]}
+    assert f"scenarios-s3/runs/{run.run_id}.jsonl" in keys and "scenarios-s3/runs/index.json" in keys
+    assert operator.lease.read() is None
+    s = assert_one_live(operator, live.other())
+    assert s.tfvars.colors[live.other()].ami == ami
+    assert_confirmed_clean(operator)
 
 
 # -- 7 and 8. refused before anything changes -------------------------------------------------

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from moto import mock_aws
 
-from bluegreen.aws.lease import FileLease, Lease, S3Lease
+from bluegreen.aws.lease import FileLease, Identity, Lease, S3Lease
 from bluegreen.aws.session import AwsClients, ClientSettings
 from bluegreen.errors import AwsError, ExitCode, LockedError
 
@@ -53,11 +57,15 @@ def make_lease(request, clock, tmp_path):
 
 
 def test_acquire_writes_the_body(make_lease, clock):
-    lease = make_lease().acquire("7f3a", "alice@ci", ttl_seconds=1800)
+    holder = make_lease()
+    lease = holder.acquire("7f3a", "alice@ci", ttl_seconds=1800)
+    me = holder.identity
     assert lease == Lease(
         owner="alice@ci", run_id="7f3a", service="web",
         started_at="2026-11-21T20:00:00Z", expires_at="2026-11-21T20:30:00Z",
+        host=socket.gethostname(), pid=os.getpid(), pid_ns=me.pid_ns, nonce=me.nonce,
     )
+    assert len(me.nonce) == 12 and me.nonce != make_lease().identity.nonce  # one per lease object
     assert make_lease().read() == lease
 
 
@@ -68,8 +76,8 @@ def test_second_acquirer_is_refused_with_the_holder(make_lease, clock):
         make_lease().acquire("9b1c", "bob@laptop", ttl_seconds=1800)
     assert caught.value.exit_code is ExitCode.LOCKED
     assert str(caught.value) == (
-        "release lock held by alice@ci run 7f3a since 2026-11-21T20:00Z (expires 2026-11-21T20:30Z); "
-        "wait, or `bluegreen unlock 7f3a` if it is stale"
+        f"release lock held by alice@ci run 7f3a (pid {os.getpid()} on {socket.gethostname()}) "
+        "since 2026-11-21T20:00Z (expires 2026-11-21T20:30Z); wait, or `bluegreen unlock 7f3a` if it is stale"
     )
 
 
@@ -87,11 +95,85 @@ def test_expired_lease_is_taken_over_and_the_old_holder_notices(make_lease, cloc
     assert make_lease().read() == taken  # and bob's lease is untouched
 
 
-def test_same_run_reacquires_after_a_crash(make_lease, clock):
-    make_lease().acquire("7f3a", "alice@ci", ttl_seconds=600)
+def test_same_run_is_refused_while_its_holder_lives(make_lease, clock):
+    """`bluegreen resume` (or abort) while the release still runs must not drive the run twice."""
+    alice = make_lease()
+    alice.acquire("7f3a", "alice@ci", ttl_seconds=600)
+    clock.advance(30)
+    with pytest.raises(LockedError) as caught:
+        make_lease().acquire("7f3a", "alice@ci", ttl_seconds=600)
+    assert caught.value.exit_code is ExitCode.LOCKED
+    assert str(caught.value) == (
+        f"run 7f3a is still driven by alice@ci (pid {os.getpid()} on {socket.gethostname()}) since "
+        "2026-11-21T20:00Z (lock expires 2026-11-21T20:10Z); wait for it to finish or stop that "
+        "process, or `bluegreen unlock 7f3a` if it is gone"
+    )
+    assert make_lease().read() == alice.held  # untouched
+    assert alice.acquire("7f3a", "alice@ci", ttl_seconds=600).nonce == alice.identity.nonce  # itself: fine
+
+
+def test_same_run_is_taken_over_at_once_after_a_crash(make_lease, clock):
+    """A killed holder (same pid, its lease object gone) is dead: no waiting for the TTL."""
+    crashed = make_lease()
+    crashed.acquire("7f3a", "alice@ci", ttl_seconds=600)
+    crashed.abandon()  # what SIGKILL leaves: the body, and nobody behind it
     clock.advance(30)
     again = make_lease().acquire("7f3a", "alice@ci", ttl_seconds=600)
     assert again.started_at == "2026-11-21T20:00:30Z"
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: the pid names no process now
+    return child.pid
+
+
+def _plant(make_lease, request, lease: Lease) -> None:
+    """Write ``lease`` as another process would have."""
+    handle = make_lease()
+    if isinstance(handle, S3Lease):
+        request.getfixturevalue("s3").put_object(Bucket=BUCKET, Key=KEY, Body=lease.to_json())
+    else:
+        handle.path.parent.mkdir(parents=True, exist_ok=True)
+        handle.path.write_bytes(lease.to_json())
+
+
+def _foreign(**changes) -> Lease:
+    me = Identity.current()
+    body = dict(owner="alice@ci", run_id="7f3a", service="web", started_at="2026-11-21T20:00:00Z",
+                expires_at="2026-11-21T20:10:00Z", host=me.host, pid=os.getppid(), pid_ns=me.pid_ns,
+                nonce="0123456789ab")
+    return Lease(**{**body, **changes})
+
+
+def test_holder_on_this_host_with_a_dead_pid_is_taken_over_at_once(make_lease, clock, request):
+    _plant(make_lease, request, _foreign(pid=_dead_pid()))
+    for run_id in ("7f3a", "9b1c"):  # its own run (resume) or any other: nobody drives it
+        taken = make_lease().acquire(run_id, "bob@laptop", ttl_seconds=600)
+        assert taken.pid == os.getpid() and make_lease().read() == taken
+        make_lease().break_(run_id)
+        _plant(make_lease, request, _foreign(pid=_dead_pid()))
+
+
+def test_holder_with_a_live_pid_is_refused_naming_it(make_lease, clock, request):
+    _plant(make_lease, request, _foreign())  # our parent process: alive
+    with pytest.raises(LockedError, match=rf"run 7f3a is still driven by alice@ci \(pid {os.getppid()} on "):
+        make_lease().acquire("7f3a", "bob@laptop", ttl_seconds=600)
+
+
+@pytest.mark.parametrize("elsewhere", [{"host": "ci-runner-7"}, {"pid_ns": "pid:[1]"}, {"pid": 0, "host": ""}],
+                         ids=["other-host", "other-pid-namespace", "no-identity"])
+def test_holder_that_cannot_be_checked_is_honoured_until_it_expires(make_lease, clock, request, elsewhere):
+    _plant(make_lease, request, _foreign(**{"pid": _dead_pid(), **elsewhere}))
+    with pytest.raises(LockedError, match="run 7f3a is still driven by alice@ci"):
+        make_lease().acquire("7f3a", "bob@laptop", ttl_seconds=600)
+    clock.advance(600)
+    assert make_lease().acquire("7f3a", "bob@laptop", ttl_seconds=600).owner == "bob@laptop"
+
+
+def test_pid_reused_by_this_process_is_a_dead_holder(make_lease, clock, request):
+    _plant(make_lease, request, _foreign(pid=os.getpid(), nonce="notmine00000"))
+    assert make_lease().acquire("7f3a", "bob@laptop", ttl_seconds=600).owner == "bob@laptop"
 
 
 def test_renew_extends_and_keeps_started_at(make_lease, clock):
@@ -175,7 +257,15 @@ def test_s3_missing_bucket_is_aws_error(s3, clock):
 def test_file_lease_body_is_json(tmp_path, clock):
     FileLease(tmp_path / "web.lock", service="web", now=clock).acquire("7f3a", "alice@ci", ttl_seconds=60)
     body = json.loads((tmp_path / "web.lock").read_text())
-    assert set(body) == {"owner", "run_id", "service", "started_at", "expires_at"}
+    assert set(body) == {"owner", "run_id", "service", "started_at", "expires_at", "host", "pid", "pid_ns", "nonce"}
+    assert body["pid"] == os.getpid()
+
+
+def test_lease_written_before_identities_still_reads(tmp_path, clock):
+    old = b'{"owner": "a@b", "run_id": "7f3a", "service": "web", "started_at": "2026-11-21T20:00:00Z", "expires_at": "2026-11-21T20:10:00Z"}'
+    (tmp_path / "web.lock").write_bytes(old)
+    lease = FileLease(tmp_path / "web.lock", now=clock).read()
+    assert (lease.run_id, lease.pid, lease.host, lease.where) == ("7f3a", 0, "", "")
 
 
 def test_default_owner_is_user_at_host(tmp_path, clock):

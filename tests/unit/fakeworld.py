@@ -912,7 +912,7 @@ class FakeJournalStore(_Fake):
 
     service = "journal"
 
-    def append(self, step: str, status: str, data: Any = None) -> JournalRecord:
+    def append(self, run_id: str, step: str, status: str, data: Any = None) -> JournalRecord:
         def run() -> JournalRecord:
             # Through JSON, like the file: what is read back is what a new process would parse.
             record = JournalRecord.from_dict(json.loads(JournalRecord(
@@ -921,8 +921,23 @@ class FakeJournalStore(_Fake):
             return record
         return self._call("append", True, run, step=step, status=status)
 
-    def read(self) -> list[JournalRecord]:
-        return self._call("read", False, lambda: list(self.world.journal_records))
+    def read_run(self, run_id: str) -> list[JournalRecord]:
+        return self._call("read", False, lambda: _records_of(self.world, run_id))
+
+    def latest(self) -> str | None:
+        return self._call("read", False, lambda: _latest(self.world))
+
+    def runs(self, limit: int | None = None) -> list[Any]:
+        return []
+
+
+def _records_of(world: FakeWorld, run_id: str) -> list[JournalRecord]:
+    return [r for r in world.journal_records if r.run_id == run_id]
+
+
+def _latest(world: FakeWorld) -> str | None:
+    begun = [r.run_id for r in world.journal_records if r.step == "run" and r.status == "begin"]
+    return begun[-1] if begun else None
 
 
 def journal_for(world: FakeWorld, proc: Process) -> Journal:
@@ -968,8 +983,11 @@ class _ReadOnlyStore:
     def append(self, *_: Any, **__: Any) -> Any:
         raise AssertionError("read-only")
 
-    def read(self) -> list[JournalRecord]:
-        return list(self.world.journal_records)
+    def read_run(self, run_id: str) -> list[JournalRecord]:
+        return _records_of(self.world, run_id)
+
+    def latest(self) -> str | None:
+        return _latest(self.world)
 
 
 def outcome(run: Any) -> str | None:

@@ -154,13 +154,16 @@ class _ListStore:
     def __init__(self) -> None:
         self.records: list[Any] = []
 
-    def append(self, step: str, status: str, data=None) -> Any:
-        record = SimpleNamespace(step=step, status=status, data=dict(data or {}), time="")
+    def append(self, run_id: str, step: str, status: str, data=None) -> Any:
+        record = SimpleNamespace(step=step, status=status, data=dict(data or {}), time="", run_id=run_id)
         self.records.append(record)
         return record
 
-    def read(self) -> list[Any]:
-        return list(self.records)
+    def read_run(self, run_id: str) -> list[Any]:
+        return [r for r in self.records if r.run_id == run_id]
+
+    def latest(self) -> str | None:
+        return self.records[-1].run_id if self.records else None
 
 
 @pytest.mark.parametrize("failing", ["wrong-image", "timeout"])

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bluegreen.aws.journal_store import FileJournalStore, JournalRecord
-from bluegreen.journal import RUN, Journal, RunView, replay
+from bluegreen.journal import RUN, Journal, RunIndexEntry, RunView, entries_of, index_after, replay, retain
 from bluegreen.model import Color
 from bluegreen.plan import Mode, Step
 from bluegreen.runstate import Event, RunData, RunHeader
@@ -32,7 +32,7 @@ class Ticks:
 
 @pytest.fixture
 def store(tmp_path):
-    return FileJournalStore(tmp_path / ".bluegreen" / "journal.jsonl", now=Ticks())
+    return FileJournalStore(tmp_path / ".bluegreen" / "runs", now=Ticks(), owner="alice@ci")
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_full_run_replays(journal, store):
     assert not run.in_flight
 
     # What the store holds on disk: one JSON object per line, each tagged with the run.
-    lines = store.path.read_text(encoding="utf-8").splitlines()
+    lines = store.run_path("run-1").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 9
     first = json.loads(lines[0])
     assert first["step"] == RUN and first["status"] == "begin"
@@ -168,6 +168,87 @@ def test_records_before_any_begin_are_ignored(store):
     orphan.run_id = "run-0"
     orphan.started(Step.SUSPEND)
     assert orphan.last_run() is None
+    assert orphan.runs() == []  # never indexed without a begin
+
+
+def test_writing_without_a_run_is_a_bug(journal):
+    with pytest.raises(RuntimeError, match="before begin"):
+        journal.started(Step.SUSPEND)
+
+
+def test_each_run_is_read_from_its_own_records(journal, store):
+    journal.begin("run-1", "release", HEADER)
+    journal.started(Step.SUSPEND)
+    journal.finish("aborted")
+    journal.begin("run-2", "swap", HEADER)
+    journal.record(RUN, "interrupted", signal="SIGTERM")
+    assert journal.run("run-1").outcome == "aborted"
+    assert journal.run("run-2").in_flight and journal.last_run().run_id == "run-2"
+    assert journal.run("nope") is None
+    assert [r.status for r in journal.records("run-2")] == ["begin", "interrupted"]
+    assert [(e.run_id, e.kind, e.state, e.finished_at is not None, e.owner) for e in journal.runs()] == [
+        ("run-2", "swap", "interrupted", False, "alice@ci"),
+        ("run-1", "release", "aborted", True, "alice@ci"),
+    ]
+    assert [e.run_id for e in journal.runs(1)] == ["run-2"]
+
+
+# -- the index, pure -----------------------------------------------------------------------------
+
+
+def _rec(status, time="2026-11-21T20:00:00Z", step=RUN, **data):
+    return JournalRecord(step, status, {"run_id": "r2", **data}, time)
+
+
+def test_index_begin_puts_the_run_first():
+    old = RunIndexEntry("r1", "release", "2026-11-21T19:00:00Z", "2026-11-21T19:05:00Z", "completed", "a@b")
+    entries = index_after([old], _rec("begin", kind="rollback"), "r2", "bob@ci")
+    assert entries == [RunIndexEntry("r2", "rollback", "2026-11-21T20:00:00Z", None, "running", "bob@ci"), old]
+
+
+@pytest.mark.parametrize(("record", "state", "finished"), [
+    (_rec("finish", "2026-11-21T20:09:00Z", outcome="rolled-back", error="x"), "rolled-back", "2026-11-21T20:09:00Z"),
+    (_rec("finish", "2026-11-21T20:09:00Z"), "completed", "2026-11-21T20:09:00Z"),
+    (_rec("interrupted", signal="SIGINT"), "interrupted", None),
+    (_rec("lease-lost"), "lease-lost", None),
+    (_rec("state", state="committed"), "committed", None),
+])
+def test_index_follows_the_run_state(record, state, finished):
+    begun = index_after([], _rec("begin", kind="release"), "r2")
+    entry = index_after(begun, record, "r2")[0]
+    assert (entry.state, entry.finished_at) == (state, finished)
+
+
+@pytest.mark.parametrize("record", [_rec("started", step="suspend-processes"), _rec("completed"),
+                                    _rec("data"), _rec("state")])
+def test_index_ignores_records_that_do_not_change_the_state(record):
+    begun = index_after([], _rec("begin", kind="release"), "r2")
+    assert index_after(begun, record, "r2") is None
+
+
+def test_index_ignores_a_run_it_does_not_list():
+    assert index_after([], _rec("finish"), "r2") is None
+
+
+def test_retention_keeps_the_newest_and_every_unfinished_run():
+    def entry(n, finished=True):
+        return RunIndexEntry(f"r{n}", "release", f"2026-11-21T20:0{n}:00Z", "x" if finished else None)
+    entries = [entry(5), entry(4), entry(3, finished=False), entry(2), entry(1)]
+    kept, dropped = retain(entries, 2)
+    assert [e.run_id for e in kept] == ["r5", "r4", "r3"]
+    assert [e.run_id for e in dropped] == ["r2", "r1"]
+    assert retain(entries, 100) == (entries, [])
+
+
+def test_entries_of_a_legacy_journal():
+    records = [
+        JournalRecord(RUN, "begin", {"run_id": "a", "kind": "release", "header": {}}, "2026-01-01T00:00:00Z"),
+        JournalRecord(RUN, "finish", {"run_id": "a", "outcome": "completed"}, "2026-01-01T00:05:00Z"),
+        JournalRecord(RUN, "begin", {"run_id": "b", "kind": "swap", "header": {}}, "2026-01-02T00:00:00Z"),
+        JournalRecord("suspend-processes", "started", {"run_id": "b"}, "2026-01-02T00:00:01Z"),
+    ]
+    assert [(e.run_id, e.state, e.finished) for e in entries_of(records)] == [
+        ("b", "running", False), ("a", "completed", True)]
 
 
 def test_adopt_continues_an_existing_run(store):
@@ -202,7 +283,7 @@ def test_finish_without_outcome_defaults_to_completed():
 def test_torn_last_line_is_dropped(journal, store):
     journal.begin("run-1", "release", HEADER)
     journal.started(Step.SUSPEND)
-    with open(store.path, "a", encoding="utf-8") as handle:
+    with open(store.run_path("run-1"), "a", encoding="utf-8") as handle:
         handle.write('{"step": "suspend-processes", "status": "compl')
     run = journal.last_run()
     assert run.started == [Step.SUSPEND]
