@@ -166,13 +166,17 @@ def test_idle_never_healthy_rolls_back_within_grace(scenario: Scenario) -> None:
         with pytest.raises(RolledBackError) as info:
             _release(app, bad)
     elapsed = time.monotonic() - started
-    assert "unhealthy for" in str(info.value)  # the grace period, not the 30 s timeout
+    # The health check's timers (interval × unhealthy threshold + unhealthy_grace_seconds, no
+    # grace period in the lab), not the 30 s timeout.
+    assert "unhealthy for" in str(info.value)
+    assert "(interval 5s × threshold 2 + 2s margin)" in str(info.value)
     timeouts = lab.settings().timeouts
     assert elapsed < timeouts.targets_healthy_seconds, elapsed
     events = scenario.reporter.events
     waited_from = next(e["elapsed"] for e in events if e.get("step") == Step.WAIT_HEALTHY.value)
     failed_at = next(e["elapsed"] for e in events if e["event"] == "error")
-    assert failed_at - waited_from < timeouts.unhealthy_grace_seconds + 3, (waited_from, failed_at)
+    fails_after = lab.options.unhealthy_fails_after
+    assert fails_after <= failed_at - waited_from < fails_after + 3, (waited_from, failed_at)
     run = last_run(app)
     assert run.outcome == "rolled-back"
     assert run.finish_data["failed_at"] == Step.WAIT_HEALTHY.value
