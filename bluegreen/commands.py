@@ -252,13 +252,17 @@ def rollback(app: App, *, dry_run: bool) -> ReleasePlan:
     """Back to the previous color: in seconds while it still runs (no Terraform on the critical
     path), otherwise a release of its AMI, which Terraform still records."""
     situation = observe(app)
-    live = situation.assessment.live
+    # The live color, or the one that serves nothing after a release went bad: a rollback is
+    # exactly what brings the warm other color back then (plan.warm_rescue decides if it may).
+    live = situation.assessment.live or situation.assessment.down
     if live is None:
         plan_switch(situation.observed, situation.assessment, SwitchIntent(Mode.ROLLBACK), "")  # raises
     previous = live.other()
     previous_ami = situation.tfvars.colors[previous].ami
-    if situation.observed.group(previous).in_service:
-        app.reporter.info(f"{previous} is still running: warm rollback, no Terraform before the switch")
+    warm = bool(situation.observed.group(previous).in_service)
+    if warm or situation.assessment.live is None:  # the second: plan_switch says why it cannot
+        if warm:
+            app.reporter.info(f"{previous} is still running: warm rollback, no Terraform before the switch")
         intent = SwitchIntent(Mode.ROLLBACK, smoke=bool(app.settings.release.smoke_url))
         return run_switch(app, intent, previous_ami, dry_run=dry_run)
     app.reporter.info(f"{previous} was scaled to zero: releasing its AMI {previous_ami} again")
