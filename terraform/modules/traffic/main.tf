@@ -29,7 +29,7 @@ resource "aws_lb_target_group" "this" {
     protocol            = "HTTP"
     matcher             = "200"
     interval            = var.health_check_interval
-    timeout             = 5
+    timeout             = min(5, var.health_check_interval - 1) # AWS: shorter than the interval
     healthy_threshold   = 2
     unhealthy_threshold = var.unhealthy_threshold
   }
@@ -67,7 +67,7 @@ resource "aws_elb" "this" {
   health_check {
     target              = "HTTP:${var.port}${var.health_check_path}"
     interval            = var.health_check_interval
-    timeout             = 5
+    timeout             = min(5, var.health_check_interval - 1) # AWS: shorter than the interval
     healthy_threshold   = 2
     unhealthy_threshold = var.unhealthy_threshold
   }
