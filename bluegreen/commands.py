@@ -428,13 +428,17 @@ def rollback(app: App, *, dry_run: bool, enforce_deadline: bool = True,
     if enforce_deadline and not dry_run:
         finalize_if_due(app)
     situation = observe(app)
-    live = situation.assessment.live
+    # The live color, or the one that serves nothing after a release went bad: a rollback is
+    # exactly what brings the warm other color back then (plan.warm_rescue decides if it may).
+    live = situation.assessment.live or situation.assessment.down
     if live is None:
         plan_switch(situation.observed, situation.assessment, SwitchIntent(Mode.ROLLBACK), "")  # raises
     previous = live.other()
     previous_ami = situation.tfvars.colors[previous].ami
-    if situation.observed.group(previous).in_service:
-        app.reporter.info(f"{previous} is still running: warm rollback, no Terraform before the switch")
+    warm = bool(situation.observed.group(previous).in_service)
+    if warm or situation.assessment.live is None:  # the second: plan_switch says why it cannot
+        if warm:
+            app.reporter.info(f"{previous} is still running: warm rollback, no Terraform before the switch")
         intent = SwitchIntent(Mode.ROLLBACK, smoke=bool(app.settings.release.smoke_url),
                               keep_old=keep_current)
         return run_switch(app, intent, previous_ami, dry_run=dry_run)

@@ -68,9 +68,10 @@ class TimeoutSettings:
     instances_in_service_seconds: int = 900
     targets_healthy_seconds: int = 600
     drain_seconds: int = 900  # beyond the load balancer's own deregistration delay
-    # A new target reported unhealthy for this long fails the release at once instead of
-    # waiting out targets_healthy_seconds: a broken AMI rolls back in seconds, a slow boot
-    # that flaps once still gets through.
+    # The user's margin on top of AWS's own timers (health.HealthTimers): a new target fails the
+    # release at once, instead of waiting out targets_healthy_seconds, when its instance is past
+    # the group's health_check_grace_period and it has read unhealthy for the health check's
+    # interval x unhealthy threshold plus this many seconds without a break.
     unhealthy_grace_seconds: int = 60
     poll_seconds: float = 10.0
     # A `terraform apply` running longer is stopped (SIGINT, then the interrupt grace) and fails

@@ -53,6 +53,9 @@ class Instance:
     lifecycle_state: str
     health_status: str = "Healthy"  # the ASG's own view: Healthy / Unhealthy
     image_id: str | None = None  # from EC2; the per-instance launch template version is not reliable
+    # EC2 LaunchTime as POSIX seconds (wall clock, UTC); the group's health check grace period
+    # runs from it. ``None`` when EC2 did not (yet) describe the instance.
+    launch_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,12 @@ class GroupState:
     load_balancer_names: tuple[str, ...] = ()
     suspended_processes: frozenset[str] = frozenset()
     exists: bool = True
+    # HealthCheckGracePeriod: seconds after launch before a failed health check counts (the API
+    # default is 0; Terraform's provider defaults to 300).
+    health_check_grace_period: int = 0
+    # When the adapter described the group (POSIX seconds, wall clock): an instance's age is
+    # ``observed_at - launch_time``, both wall-clock readings, so decisions stay pure.
+    observed_at: float | None = None
 
     def in_state(self, lifecycle_state: str) -> tuple[Instance, ...]:
         return tuple(i for i in self.instances if i.lifecycle_state == lifecycle_state)
@@ -88,6 +97,15 @@ class GroupState:
         if kind is TrafficKind.ALB:
             return name in self.target_group_arns
         return name in self.load_balancer_names
+
+    def age_of(self, instance_id: str) -> float | None:
+        """Seconds since ``instance_id`` launched, as of ``observed_at``; ``None`` if unknown."""
+        for instance in self.instances:
+            if instance.id == instance_id:
+                if instance.launch_time is None or self.observed_at is None:
+                    return None
+                return max(self.observed_at - instance.launch_time, 0.0)
+        return None
 
     def counts_by_state(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -111,6 +129,10 @@ class TrafficState:
     name: str  # target group ARN for ALB, load balancer name for a classic ELB
     targets: tuple[TargetHealth, ...] = ()
     deregistration_delay_seconds: int = 300
+    # The health check's timers (target group HealthCheckIntervalSeconds / UnhealthyThresholdCount,
+    # classic ELB HealthCheck.Interval / UnhealthyThreshold); defaults are AWS's.
+    health_check_interval_seconds: int = 30
+    unhealthy_threshold_count: int = 2
 
     def health_of(self, instance_id: str) -> str | None:
         for target in self.targets:

@@ -22,6 +22,10 @@ class LiveAssessment:
     attached: tuple[Color, ...]
     serving: tuple[Color, ...]  # attached with at least one healthy InService target
     problems: tuple[str, ...] = ()
+    # The one attached color when it serves nothing (no healthy InService target) and Terraform
+    # still calls it live: a release that went bad after it completed. `rollback` may leave it
+    # for a warm other color (``plan_switch``); nothing else may.
+    down: Color | None = None
 
     @property
     def clean(self) -> bool:
@@ -49,7 +53,12 @@ def assess_live(
         problems.append(f"the tfvars say live_color = {tfvars_live} but {live} serves")
     if live is not None and outputs_live is not None and outputs_live != live:
         problems.append(f"Terraform's output live_color = {outputs_live} but {live} serves")
-    return LiveAssessment(live=live, attached=attached, serving=serving, problems=tuple(problems))
+    down = None
+    if len(attached) == 1 and not serving and tfvars_live in (None, attached[0]) \
+            and outputs_live in (None, attached[0]):
+        down = attached[0]
+    return LiveAssessment(live=live, attached=attached, serving=serving, problems=tuple(problems),
+                          down=down)
 
 
 def _healthy_in_service(observed: Observed, color: Color) -> int:
@@ -144,19 +153,30 @@ def plan_switch(
 ) -> ReleasePlan:
     """The steps that move traffic from the live color to the other one, or
     ``StateMismatchError`` saying why not. ``target_ami`` is the AMI the target color will run:
-    the new one for a release, the one it already runs for a rollback or swap."""
-    if not assessment.clean:
+    the new one for a release, the one it already runs for a rollback or swap.
+
+    One unclean state is accepted, by a rollback only: the live color is attached but serves
+    nothing (``assessment.down``) while the other color is warm (``warm_rescue``). The plan is then
+    an ordinary warm rollback away from the color that serves nothing: the warm color is attached
+    and must be healthy before the bad one drains and detaches, so it never makes things worse."""
+    notes: list[str] = []
+    if assessment.clean:
+        live = assessment.live
+    elif intent.mode is Mode.ROLLBACK and assessment.down is not None:
+        live = assessment.down
+        notes.append(warm_rescue(observed, assessment.down, target_ami))
+    else:
+        hint = "run `bluegreen status`; if a release was interrupted, `bluegreen resume` or `bluegreen abort` finishes it"
+        if assessment.down is not None:
+            hint = (f"`bluegreen rollback` brings back {assessment.down.other()} if it still runs; "
+                    "otherwise fix the serving color and run `bluegreen status`")
         raise StateMismatchError(
-            "refusing to " + intent.mode.value + ": " + "; ".join(assessment.problems),
-            hint="run `bluegreen status`; if a release was interrupted, `bluegreen resume` "
-            "or `bluegreen abort` finishes it",
+            "refusing to " + intent.mode.value + ": " + "; ".join(assessment.problems), hint=hint
         )
-    live = assessment.live
     assert live is not None
     target = live.other()
     live_group = observed.group(live)
     target_group = observed.group(target)
-    notes: list[str] = []
     if intent.mode is Mode.RELEASE:
         size = intent.size if intent.size is not None else live_group.desired_capacity
         if size < 1:
@@ -207,6 +227,31 @@ def plan_switch(
         steps=tuple(steps),
         notes=tuple(notes),
     )
+
+
+def warm_rescue(observed: Observed, down: Color, target_ami: str) -> str:
+    """Whether a rollback may leave ``down`` (attached, serving nothing) for the other color:
+    only when that color is warm: InService instances (detached: ``down`` is the one attached
+    color), all on ``target_ami`` (the AMI Terraform records for it). Returns the reason to print,
+    or raises ``StateMismatchError`` saying what is missing. No Terraform before the switch, so
+    this is the fast way back."""
+    warm = down.other()
+    group = observed.group(warm)
+    problem = None
+    wrong = sorted(i.id for i in group.in_service if i.image_id is not None and i.image_id != target_ami)
+    if not group.in_service:
+        problem = f"{warm} has no InService instances to roll back to"
+    elif wrong:
+        problem = (f"{len(wrong)} InService instance(s) of {warm} run another image than {target_ami}, "
+                   f"the AMI the tfvars record for it ({', '.join(wrong[:3])})")
+    if problem is not None:
+        raise StateMismatchError(
+            f"cannot roll back: {down} is attached but has no healthy InService target, and {problem}",
+            hint=f"bring {warm} up on {target_ami} (its size in the tfvars, then terraform apply) and "
+            f"run `bluegreen rollback` again, or fix {down}",
+        )
+    return (f"{down} is attached but serves nothing; {warm} is warm ({len(group.in_service)} InService "
+            f"on {target_ami}): {warm} is attached and must be healthy before {down} leaves")
 
 
 def remaining_steps(plan_steps: tuple[Step, ...], completed: set[Step]) -> tuple[Step, ...]:

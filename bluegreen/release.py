@@ -443,24 +443,17 @@ class Switch:
                 self.d.autoscaling.resume_processes(self.outputs.asg_names[Color(color_name)], processes)
 
     def _health_with_grace(self, color: Color) -> Verdict:
-        """Healthy targets, failing early when one stays unhealthy past the grace period."""
-        ids = health.in_service_ids(self.group(color))
-        verdict = health.targets_health(self.traffic(), ids, 1.0)
+        """Healthy targets, failing early once one stays unhealthy past AWS's own timers: the
+        group's grace period and the health check's interval × unhealthy threshold, plus
+        ``timeouts.unhealthy_grace_seconds`` (``health.HealthTimers``)."""
+        group, traffic = self.group(color), self.traffic()
         now = self.d.waiter.clock.now()
-        for instance_id in list(self._first_unhealthy):
-            if instance_id not in verdict.unhealthy_ids:
-                del self._first_unhealthy[instance_id]
-        for instance_id in verdict.unhealthy_ids:
-            self._first_unhealthy.setdefault(instance_id, now)
-        grace = self.d.settings.timeouts.unhealthy_grace_seconds
-        stuck = [i for i, since in self._first_unhealthy.items() if now - since >= grace]
-        if stuck and not verdict.ok:
-            return Verdict(
-                False,
-                f"{len(stuck)} target(s) unhealthy for {grace}s or more ({', '.join(stuck[:3])})",
-                failed=True,
-            )
-        return verdict
+        current = health.targets_health(traffic, health.in_service_ids(group), 1.0)
+        self._first_unhealthy = health.track_unhealthy(self._first_unhealthy, current.unhealthy_ids, now)
+        return health.new_targets_health(
+            group, traffic, self._first_unhealthy, now,
+            margin_seconds=self.d.settings.timeouts.unhealthy_grace_seconds,
+        )
 
 
 # -- the traffic layer, whichever kind the stack has ---------------------------------------------

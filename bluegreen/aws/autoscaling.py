@@ -6,7 +6,9 @@ Written for real AWS (see AWS-SEMANTICS.md). Every call is wrapped by ``aws_call
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from ..errors import AwsError, StateMismatchError
@@ -42,6 +44,8 @@ class AutoScalingAdapter:
         # An instance's ImageId never changes: look each one up once, not on every poll (at 500
         # instances, re-describing them all made DescribeInstances 68% of a release's own time).
         self._image_of: dict[str, str] = {}
+        # LaunchTime too (an Auto Scaling instance is never stopped and started, which would reset it).
+        self._launched_at: dict[str, float] = {}
         count_calls(autoscaling, self.calls)
         count_calls(ec2, self.calls)
 
@@ -56,7 +60,7 @@ class AutoScalingAdapter:
         if raw is None:
             return None
         images = self._image_ids([i["InstanceId"] for i in raw.get("Instances", [])])
-        return _group_state(raw, images)
+        return _group_state(raw, images, self._launched_at, observed_at=time.time())
 
     def _describe_raw(self, name: str) -> dict[str, Any] | None:
         paginator = self._asg.get_paginator("describe_auto_scaling_groups")
@@ -90,6 +94,9 @@ class AutoScalingAdapter:
                         for instance in reservation.get("Instances", []):
                             if instance.get("ImageId"):
                                 self._image_of[instance["InstanceId"]] = instance["ImageId"]
+                            launched = instance.get("LaunchTime")
+                            if isinstance(launched, datetime):
+                                self._launched_at[instance["InstanceId"]] = launched.timestamp()
         return {i: self._image_of[i] for i in instance_ids if i in self._image_of}
 
     # -- capacity ---------------------------------------------------------------------------
@@ -215,7 +222,13 @@ def _launch_template(raw: dict[str, Any]) -> tuple[str | None, str | None]:
     return spec.get("LaunchTemplateId"), spec.get("Version")
 
 
-def _group_state(raw: dict[str, Any], images: dict[str, str]) -> GroupState:
+def _group_state(
+    raw: dict[str, Any],
+    images: dict[str, str],
+    launched_at: dict[str, float] | None = None,
+    *,
+    observed_at: float | None = None,
+) -> GroupState:
     target_groups = list(raw.get("TargetGroupARNs", []))
     load_balancers = list(raw.get("LoadBalancerNames", []))
     # Traffic sources attached with AttachTrafficSources; elbv2 = target group, elb = classic.
@@ -238,6 +251,7 @@ def _group_state(raw: dict[str, Any], images: dict[str, str]) -> GroupState:
                 lifecycle_state=i["LifecycleState"],
                 health_status=i.get("HealthStatus", "Healthy"),
                 image_id=images.get(i["InstanceId"]),
+                launch_time=(launched_at or {}).get(i["InstanceId"]),
             )
             for i in raw.get("Instances", [])
         ),
@@ -246,4 +260,6 @@ def _group_state(raw: dict[str, Any], images: dict[str, str]) -> GroupState:
         target_group_arns=tuple(_unique(target_groups)),
         load_balancer_names=tuple(_unique(load_balancers)),
         suspended_processes=frozenset(p["ProcessName"] for p in raw.get("SuspendedProcesses", [])),
+        health_check_grace_period=int(raw.get("HealthCheckGracePeriod") or 0),
+        observed_at=observed_at,
     )

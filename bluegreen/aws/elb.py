@@ -22,6 +22,10 @@ from .session import AwsClients, aws_call, count_calls
 
 # AWS's default deregistration delay, used if the attribute is ever missing from the answer.
 DEFAULT_DEREGISTRATION_DELAY = 300
+# AWS's defaults for a health check's interval and unhealthy threshold (target groups of an ALB
+# and classic ELBs alike), used if the answer ever lacks them.
+DEFAULT_INTERVAL = 30
+DEFAULT_UNHEALTHY_THRESHOLD = 2
 
 # ELBv2 TargetHealth.State -> the model's states. The two states outside the model are mapped
 # conservatively: "unhealthy.draining" (NLB: unhealthy and being deregistered) is on its way out,
@@ -48,6 +52,7 @@ class TargetGroupTraffic:
         # The delay is a Terraform-owned attribute that does not change during a release; reading
         # it once per adapter halves the calls of every health poll.
         self._delay: int | None = None
+        self._timers: tuple[int, int] | None = None  # Terraform-owned as well: read once
 
     @classmethod
     def from_clients(cls, clients: AwsClients, target_group_arn: str) -> "TargetGroupTraffic":
@@ -61,6 +66,19 @@ class TargetGroupTraffic:
             value = attributes.get("deregistration_delay.timeout_seconds")
             self._delay = int(value) if value not in (None, "") else DEFAULT_DEREGISTRATION_DELAY
         return self._delay
+
+    def health_check_timers(self) -> tuple[int, int]:
+        """(HealthCheckIntervalSeconds, UnhealthyThresholdCount) of the target group."""
+        if self._timers is None:
+            with aws_call(f"describe target group {self.target_group_arn}"):
+                answer = self._elbv2.describe_target_groups(TargetGroupArns=[self.target_group_arn])
+            groups = answer.get("TargetGroups", [])
+            group = groups[0] if groups else {}
+            self._timers = (
+                int(group.get("HealthCheckIntervalSeconds") or DEFAULT_INTERVAL),
+                int(group.get("UnhealthyThresholdCount") or DEFAULT_UNHEALTHY_THRESHOLD),
+            )
+        return self._timers
 
     def describe_traffic(self) -> TrafficState:
         # DescribeTargetHealth is not paginated (at most 1000 targets per group).
@@ -77,11 +95,15 @@ class TargetGroupTraffic:
                     reason=health.get("Reason") or (raw_state if raw_state not in _ELBV2_STATES else None),
                 )
             )
+        delay = self.deregistration_delay()
+        interval, threshold = self.health_check_timers()
         return TrafficState(
             kind=TrafficKind.ALB,
             name=self.target_group_arn,
             targets=tuple(targets),
-            deregistration_delay_seconds=self.deregistration_delay(),
+            deregistration_delay_seconds=delay,
+            health_check_interval_seconds=interval,
+            unhealthy_threshold_count=threshold,
         )
 
 
@@ -116,6 +138,7 @@ class ClassicElbTraffic:
         self.calls: Counter[str] = calls if calls is not None else Counter()
         count_calls(elb, self.calls)
         self._draining: int | None = None
+        self._timers: tuple[int, int] | None = None
 
     @classmethod
     def from_clients(cls, clients: AwsClients, name: str) -> "ClassicElbTraffic":
@@ -130,6 +153,19 @@ class ClassicElbTraffic:
             self._draining = int(draining.get("Timeout", 300)) if draining.get("Enabled") else 0
         return self._draining
 
+    def health_check_timers(self) -> tuple[int, int]:
+        """(HealthCheck.Interval, HealthCheck.UnhealthyThreshold) of the classic ELB."""
+        if self._timers is None:
+            with aws_call(f"describe classic load balancer {self.name}"):
+                answer = self._elb.describe_load_balancers(LoadBalancerNames=[self.name])
+            descriptions = answer.get("LoadBalancerDescriptions", [])
+            check = (descriptions[0].get("HealthCheck") if descriptions else None) or {}
+            self._timers = (
+                int(check.get("Interval") or DEFAULT_INTERVAL),
+                int(check.get("UnhealthyThreshold") or DEFAULT_UNHEALTHY_THRESHOLD),
+            )
+        return self._timers
+
     def describe_traffic(self) -> TrafficState:
         with aws_call(f"read instance health of classic load balancer {self.name}"):
             answer = self._elb.describe_instance_health(LoadBalancerName=self.name)
@@ -141,9 +177,13 @@ class ClassicElbTraffic:
             )
             for s in answer.get("InstanceStates", [])
         )
+        delay = self.draining_timeout()
+        interval, threshold = self.health_check_timers()
         return TrafficState(
             kind=TrafficKind.ELB,
             name=self.name,
             targets=targets,
-            deregistration_delay_seconds=self.draining_timeout(),
+            deregistration_delay_seconds=delay,
+            health_check_interval_seconds=interval,
+            unhealthy_threshold_count=threshold,
         )

@@ -56,6 +56,11 @@ class LabOptions:
     poll_seconds: float = 0.25
     verify_seconds: int = 2
     unhealthy_grace_seconds: int = 2
+    # The stack's health timers (Terraform variables). The lab's instances boot at once, so no
+    # grace period; the health check at AWS's minimum interval (5 s) and unhealthy threshold (2).
+    health_check_grace_period: int = 0
+    health_check_interval: int = 5
+    unhealthy_threshold: int = 2
     instance_timeout_seconds: int = 60
     healthy_timeout_seconds: int = 30
     service: str = "web"
@@ -64,6 +69,11 @@ class LabOptions:
     # local_lock = true` so the lab also runs where CI is set) or "s3" (`[state] url` on a bucket
     # of the emulated S3, shared by every App of the lab as by every CI runner).
     state: str = "local"
+
+    @property
+    def unhealthy_fails_after(self) -> float:
+        """Seconds a new target stays unhealthy before a release fails on it (health.HealthTimers)."""
+        return self.health_check_interval * self.unhealthy_threshold + self.unhealthy_grace_seconds
 
 
 class Lab:
@@ -210,8 +220,11 @@ class Lab:
 
         assert self.stack_dir is not None
         vars_ = TfVars(Color.BLUE, {Color.BLUE: ColorVars(ami, size, "initial"), Color.GREEN: ColorVars(ami, 0, "")})
-        extra = {"deregistration_delay": self.options.deregistration_delay,
-                 "traffic_kind": self.options.traffic_kind, **self.options.extra_tfvars}
+        o = self.options
+        extra = {"deregistration_delay": o.deregistration_delay, "traffic_kind": o.traffic_kind,
+                 "health_check_grace_period": o.health_check_grace_period,
+                 "health_check_interval": o.health_check_interval,
+                 "unhealthy_threshold": o.unhealthy_threshold, **o.extra_tfvars}
         tfvars.write(self.stack_dir / "bluegreen.auto.tfvars.json", tfvars.render(vars_, extra))
         app = self.app(reporter)
         scratch = self.stack_dir / ".bluegreen"

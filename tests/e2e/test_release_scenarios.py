@@ -30,12 +30,15 @@ from bluegreen.model import Color
 from bluegreen.plan import COMMIT_POINT, Step
 from bluegreen.report import Reporter
 
+from bluegreen.lab.fidelity.invariants import ServingInvariant
+
 from scenario_support import (
     Killed,
     Scenario,
     assert_one_live,
     assert_confirmed_clean,
     assert_plan_clean,
+    healthy_serving,
     last_run,
     live_of,
     recover,
@@ -169,13 +172,17 @@ def test_idle_never_healthy_rolls_back_within_grace(scenario: Scenario) -> None:
         with pytest.raises(RolledBackError) as info:
             _release(app, bad)
     elapsed = time.monotonic() - started
-    assert "unhealthy for" in str(info.value)  # the grace period, not the 30 s timeout
+    # The health check's timers (interval × unhealthy threshold + unhealthy_grace_seconds, no
+    # grace period in the lab), not the 30 s timeout.
+    assert "unhealthy for" in str(info.value)
+    assert "(interval 5s × threshold 2 + 2s margin)" in str(info.value)
     timeouts = lab.settings().timeouts
     assert elapsed < timeouts.targets_healthy_seconds, elapsed
     events = scenario.reporter.events
     waited_from = next(e["elapsed"] for e in events if e.get("step") == Step.WAIT_HEALTHY.value)
     failed_at = next(e["elapsed"] for e in events if e["event"] == "error")
-    assert failed_at - waited_from < timeouts.unhealthy_grace_seconds + 3, (waited_from, failed_at)
+    fails_after = lab.options.unhealthy_fails_after
+    assert fails_after <= failed_at - waited_from < fails_after + 3, (waited_from, failed_at)
     run = last_run(app)
     assert run.outcome == "rolled-back"
     assert run.finish_data["failed_at"] == Step.WAIT_HEALTHY.value
@@ -522,6 +529,54 @@ def test_status_reports_a_hand_set_capacity_with_its_fix(scenario: Scenario) -> 
     wait_for(app, f"{idle} back at zero",
              lambda: Verdict(not commands.observe(app).observed.group(idle).instances, "instances left"))
     assert_one_live(app, live)
+# -- 12. the release goes bad after it completed: roll back to the warm color -------------------
+
+
+def test_release_gone_bad_after_completion_rolls_back_to_the_warm_color(scenario: Scenario) -> None:
+    """Issue 7: with --keep-old, the new color fails every check after the release completed.
+    `rollback` must work exactly then: attach the warm old color, wait until it is healthy, and
+    only then take the bad one out (never make it worse), with no Terraform before the switch."""
+    lab = scenario.lab
+    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=600))
+    live = live_of(app)
+    size = _size(app, live)
+    before = app.stack.committed_text()
+    ami = lab.bake("v-goes-bad")
+    with serving_invariant(lab, app, size):
+        plan = _release(app, ami, keep_old=True)
+    assert last_run(app).outcome == "completed"
+    bad, warm = plan.target, live
+
+    lab.health.set_ami(ami, "unhealthy")  # every check of the new color fails from now on
+    wait_for(app, f"{bad} serving nothing", lambda: Verdict(healthy_serving(lab, app) == 0,
+                                                             f"{healthy_serving(lab, app)} healthy"))
+    s = commands.observe(app)
+    assert s.assessment.down is bad and s.assessment.live is None
+    # Everything else still refuses (exit 7), and says what works.
+    with pytest.raises(StateMismatchError) as info:
+        commands.swap(app, dry_run=False)
+    assert info.value.exit_code == ExitCode.STATE_MISMATCH
+    assert f"`bluegreen rollback` brings back {warm}" in info.value.hint
+
+    invariant = ServingInvariant(app.stack.outputs().traffic_name, 0, fidelity=lab.fidelity)
+    stop = invariant.monitor(lab.fidelity)
+    try:
+        back = commands.rollback(app, dry_run=False)
+    finally:
+        stop()
+    assert (back.live, back.target) == (bad, warm)
+    run = last_run(app)
+    assert run.kind == "rollback" and run.outcome == "completed", run.finish_data
+    assert Step.APPLY_IDLE not in steps_of(run) and Step.CLEAR_IDLE not in steps_of(run)  # warm
+    calls = [call for call, _ in invariant.log]
+    first_out = calls.index("EnterStandby")  # the first call that takes a bad target out
+    assert "AttachLoadBalancerTargetGroups" in calls[:first_out]
+    # From the first step that touches the bad color, the warm one serves at full size.
+    assert min(healthy for _, healthy in invariant.log[first_out:]) >= size, invariant.log
+    s = assert_one_live(app, warm)  # the bad color scaled to zero through Terraform
+    assert s.tfvars.colors[bad].size == 0
+    assert s.tfvars.colors[warm].ami == json.loads(before)["colors"][warm.value]["ami"]
+    assert_confirmed_clean(app)
 
 
 # -- status: both colors attached -------------------------------------------------------------

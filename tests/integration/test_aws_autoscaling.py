@@ -3,6 +3,7 @@ mapping, error codes), not moto's lifecycle: raw moto never deregisters targets 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import boto3
@@ -112,6 +113,25 @@ def test_describe_group_maps_everything(stack, adapter):
     assert group.target_group_arns == (stack.tg,)
     assert group.load_balancer_names == ()
     assert group.suspended_processes == frozenset({"AZRebalance"})
+    # moto answers the API's default HealthCheckGracePeriod with 300 (AWS: 0); set it to read it back.
+    stack.asg.update_auto_scaling_group(AutoScalingGroupName=name, HealthCheckGracePeriod=120)
+    group = adapter.describe_group(name)
+    assert group is not None and group.health_check_grace_period == 120
+
+
+def test_instances_carry_their_launch_time_and_the_group_its_observation_time(stack, adapter):
+    name = stack.group("blue", 2)
+    before = time.time()
+    group = adapter.describe_group(name)
+    assert group is not None and group.observed_at is not None
+    assert before <= group.observed_at <= time.time()
+    reservations = stack.ec2.describe_instances(InstanceIds=[i.id for i in group.instances])["Reservations"]
+    launched = {i["InstanceId"]: i["LaunchTime"].timestamp() for r in reservations for i in r["Instances"]}
+    assert {i.id: i.launch_time for i in group.instances} == launched
+    for instance in group.instances:
+        age = group.age_of(instance.id)
+        assert age is not None and 0 <= age < 120, age
+    assert group.age_of("i-not-in-this-group") is None
 
 
 def test_describe_missing_group_is_none(adapter, stack):

@@ -59,6 +59,7 @@ def test_target_group_traffic(aws, network):
         TargetGroupArn=tg, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}]
     )
     elbv2.register_targets(TargetGroupArn=tg, Targets=[{"Id": i} for i in network["instances"][:2]])
+    elbv2.modify_target_group(TargetGroupArn=tg, HealthCheckIntervalSeconds=10, UnhealthyThresholdCount=3)
 
     traffic = TargetGroupTraffic.from_clients(aws, tg)
     aws.calls.clear()
@@ -69,10 +70,23 @@ def test_target_group_traffic(aws, network):
     assert {t.instance_id for t in state.targets} == set(network["instances"][:2])
     assert state.health_of(network["instances"][0]) == HEALTHY
     assert state.health_of(network["instances"][2]) is None
-    # The delay is read once per adapter: polls cost one DescribeTargetHealth each.
+    # The health check's timers, which decide how long an unhealthy new target is given.
+    assert (state.health_check_interval_seconds, state.unhealthy_threshold_count) == (10, 3)
+    # The delay and the timers are read once per adapter: polls cost one DescribeTargetHealth each.
     traffic.describe_traffic()
     assert aws.calls["DescribeTargetHealth"] == 2
     assert aws.calls["DescribeTargetGroupAttributes"] == 1
+    assert aws.calls["DescribeTargetGroups"] == 1
+
+
+def test_target_group_timers_default_like_aws(aws, network):
+    elbv2 = aws.client("elbv2")
+    tg = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=network["vpc"])["TargetGroups"][0][
+        "TargetGroupArn"
+    ]
+    state = TargetGroupTraffic.from_clients(aws, tg).describe_traffic()
+    # AWS: HealthCheckIntervalSeconds defaults to 30 for instance targets, UnhealthyThresholdCount to 2.
+    assert (state.health_check_interval_seconds, state.unhealthy_threshold_count) == (30, 2)
 
 
 def test_target_group_missing_is_aws_error(aws, network):
@@ -103,10 +117,17 @@ def test_target_group_states_from_real_aws_answers():
             {"TargetGroupArn": TG_ARN},
         )
         stub.add_response("describe_target_group_attributes", {"Attributes": []}, {"TargetGroupArn": TG_ARN})
+        stub.add_response(
+            "describe_target_groups",
+            {"TargetGroups": [{"TargetGroupArn": TG_ARN, "HealthCheckIntervalSeconds": 15,
+                               "UnhealthyThresholdCount": 4}]},
+            {"TargetGroupArns": [TG_ARN]},
+        )
         state = TargetGroupTraffic(elbv2, TG_ARN).describe_traffic()
     assert [t.state for t in state.targets] == [INITIAL, HEALTHY, UNHEALTHY, DRAINING, UNUSED, DRAINING, UNHEALTHY]
     assert state.targets[0].reason == "Elb.InitialHealthChecking"
     assert state.deregistration_delay_seconds == 300  # AWS's default when the attribute is absent
+    assert (state.health_check_interval_seconds, state.unhealthy_threshold_count) == (15, 4)
 
 
 def test_classic_elb_traffic(aws, network):
@@ -123,11 +144,21 @@ def test_classic_elb_traffic(aws, network):
     elb.register_instances_with_load_balancer(
         LoadBalancerName="web-classic", Instances=[{"InstanceId": i} for i in network["instances"][:2]]
     )
+    elb.configure_health_check(
+        LoadBalancerName="web-classic",
+        HealthCheck={"Target": "HTTP:8080/health", "Interval": 10, "Timeout": 5,
+                     "UnhealthyThreshold": 3, "HealthyThreshold": 2},
+    )
 
-    state = ClassicElbTraffic.from_clients(aws, "web-classic").describe_traffic()
+    traffic = ClassicElbTraffic.from_clients(aws, "web-classic")
+    aws.calls.clear()
+    state = traffic.describe_traffic()
 
     assert state.kind is TrafficKind.ELB and state.name == "web-classic"
     assert state.deregistration_delay_seconds == 45
+    assert (state.health_check_interval_seconds, state.unhealthy_threshold_count) == (10, 3)
+    traffic.describe_traffic()
+    assert aws.calls["DescribeLoadBalancers"] == 1  # the timers are read once
     assert {t.instance_id: t.state for t in state.targets} == {i: HEALTHY for i in network["instances"][:2]}
 
 

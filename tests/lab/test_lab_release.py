@@ -13,6 +13,7 @@ import pytest
 
 from bluegreen import commands
 from bluegreen.errors import RolledBackError
+from bluegreen.health import Verdict
 from bluegreen.lab.demo import TrafficWatch, rollback_metrics, switch_metrics
 from bluegreen.lab.emulator import LAB_IMAGE_VERSION_TAG
 from bluegreen.lab.lab import Lab, LabOptions
@@ -97,11 +98,50 @@ def test_broken_ami_is_rolled_back_with_bounded_failures(lab):
     assert rb["new_version_responses"] == 0, rb
     assert rb["failed_requests_during"] <= 2, rb
     assert m["failed_requests"] <= 2, m
-    # First failed check -> broken color detached and drained: the unhealthy grace period plus the
-    # deregistration delay plus polling; the target is the verify window plus 5 s.
+    # First failed check -> broken color detached and drained: the health check's window (interval
+    # × unhealthy threshold + unhealthy_grace_seconds) plus the deregistration delay plus polling.
     o = lab.options
-    assert rb["rollback_s"] <= o.verify_seconds + 5, rb
+    assert rb["rollback_s"] <= o.unhealthy_fails_after + o.deregistration_delay + 2, rb
     assert _live(lab) is live_before
+
+
+def test_release_gone_bad_is_rolled_back_to_the_warm_color(lab):
+    """Issue 7: a release with --keep-old completes, then the new version's health checks fail
+    (its AMI breaks after 45 s of uptime) and it serves nothing; `bluegreen rollback` attaches
+    the warm old color, waits until it is healthy, then takes the bad one out. Measured: the
+    requests that fail during the rollback (the outage it ends) and after it (none)."""
+    live_before, old = _live(lab), _served_version(lab)
+    bad = lab.bake("lab-goes-bad", broken="after:45")
+    settings = lab.settings().replace("release", keep_old_seconds=600)
+    quiet = Reporter(service="web", quiet=True)
+    with TrafficWatch(lab, rate_per_s=RATE) as watch:
+        watch.settle(1.5)
+        commands.release(lab.app(quiet, settings), ami=bad, manifest=None, size=None, keep_old=True,
+                         dry_run=False)
+        app = lab.app(quiet, settings)
+        app.waiter().until(
+            "the new color serving nothing",
+            lambda: Verdict(commands.observe(app).assessment.down is not None, "waiting"),
+            timeout=90,
+        )
+        watch.settle(1)
+        with watch.measure("rollback") as window:
+            commands.rollback(lab.app(quiet, settings), dry_run=False)
+        watch.settle(2)
+    assert _live(lab) is live_before
+    during = watch.records_between(window.start, window.end)
+    after = [r for r in watch.records if r.start >= window.end]
+    first_old = min(r.start for r in during if r.ok and r.version == old)
+    failed_during = [r for r in during if not r.ok]
+    failed_once_back = [r for r in during if not r.ok and r.start > first_old + 0.5]
+    print(f"\nrollback of a release gone bad: {window.end - window.start:.1f}s, {len(during)} requests, "
+          f"{len(failed_during)} failed (all before {first_old - window.start:.2f}s, when {old} was back), "
+          f"{len(after)} after it, {sum(not r.ok for r in after)} failed")
+    # Failures end once the warm color is healthy (attach + HAProxy's rise checks + one poll):
+    # the bad color leaves only after that, and nothing fails after the rollback.
+    assert first_old - window.start < 5, first_old - window.start
+    assert not failed_once_back, failed_once_back[:5]
+    assert after and all(r.ok and r.version == old for r in after), [r for r in after if not r.ok][:5]
 
 
 class _OneInstanceLab(Lab):

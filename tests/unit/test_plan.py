@@ -298,3 +298,83 @@ def test_committed_once_detach_completed():
     assert not committed({Step.SUSPEND, Step.ATTACH, Step.WAIT_DRAINED})
     assert committed({Step.SUSPEND, Step.DETACH})
     assert not committed(set())
+
+
+# -- rollback when the live color serves nothing (issue 7: a release that went bad) ----------------
+
+OLD_AMI = "ami-0123456789abcdef0"  # conftest's default image of every instance
+
+
+def went_bad(group, observed, *, green=None, target_state=UNHEALTHY):
+    """Blue is attached (and live per Terraform) with no healthy target; green runs detached."""
+    return observed(group(BLUE, 2, attached=True), green if green is not None else group(GREEN, 2),
+                    target_state=target_state)
+
+
+def test_attached_color_serving_nothing_is_down(group, observed):
+    a = assess_live(went_bad(group, observed), BLUE, BLUE)
+    assert a.down is BLUE and a.live is None and not a.clean
+    assert a.problems == ("blue is attached but has no healthy InService target",)
+
+
+@pytest.mark.parametrize(("tfvars_live", "outputs_live"), [(GREEN, BLUE), (BLUE, GREEN)])
+def test_not_down_when_terraform_calls_the_other_color_live(group, observed, tfvars_live, outputs_live):
+    assert assess_live(went_bad(group, observed), tfvars_live, outputs_live).down is None
+
+
+def test_serving_or_ambiguous_states_are_never_down(group, observed, blue_live):
+    assert assess_live(blue_live, BLUE, BLUE).down is None
+    both = observed(group(BLUE, 2, attached=True), group(GREEN, 2, attached=True), target_state=UNHEALTHY)
+    assert assess_live(both, BLUE, BLUE).down is None
+    assert assess_live(observed(group(BLUE, 2), group(GREEN, 2)), BLUE, BLUE).down is None
+
+
+def test_rollback_leaves_a_color_that_serves_nothing_for_the_warm_one(group, observed):
+    obs = went_bad(group, observed)
+    plan = plan_switch(obs, assess_live(obs, BLUE, BLUE), SwitchIntent(Mode.ROLLBACK), OLD_AMI)
+    assert (plan.live, plan.target, plan.size, plan.ami) == (BLUE, GREEN, 2, OLD_AMI)
+    # The warm rollback's steps: no Terraform before the switch, and the color that serves nothing
+    # is put on standby and detached only after green is attached, healthy and verified.
+    assert plan.steps == (Step.SUSPEND, Step.WAIT_INSTANCES, Step.ATTACH, Step.WAIT_HEALTHY, *TAIL,
+                          Step.SCALE_OLD, Step.RESUME, Step.CONFIRM)
+    assert plan.steps.index(Step.WAIT_HEALTHY) < plan.steps.index(Step.STANDBY) < plan.steps.index(Step.DETACH)
+    assert plan.notes == ("blue is attached but serves nothing; green is warm (2 InService on "
+                          f"{OLD_AMI}): green is attached and must be healthy before blue leaves",)
+
+
+def test_a_color_with_only_initial_targets_serves_nothing_either(group, observed):
+    obs = went_bad(group, observed, target_state=INITIAL)
+    plan = plan_switch(obs, assess_live(obs, BLUE, BLUE), SwitchIntent(Mode.ROLLBACK), OLD_AMI)
+    assert plan.target is GREEN
+
+
+@pytest.mark.parametrize("mode", [Mode.RELEASE, Mode.SWAP])
+def test_only_rollback_may_leave_a_color_that_serves_nothing(group, observed, mode):
+    obs = went_bad(group, observed)
+    with pytest.raises(StateMismatchError) as info:
+        plan_switch(obs, assess_live(obs, BLUE, BLUE), SwitchIntent(mode), OLD_AMI)
+    assert str(info.value).startswith(f"refusing to {mode.value}: blue is attached but has no healthy")
+    assert "`bluegreen rollback` brings back green" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("green_kwargs", "problem"),
+    [
+        ({"count": 0}, "green has no InService instances to roll back to"),
+        ({"count": 2, "state": PENDING}, "green has no InService instances to roll back to"),
+        ({"count": 2, "ami": NEW_AMI}, f"2 InService instance(s) of green run another image than {OLD_AMI}"),
+    ],
+)
+def test_rollback_refused_when_the_other_color_is_not_warm(group, observed, green_kwargs, problem):
+    count = green_kwargs.pop("count")
+    obs = went_bad(group, observed, green=group(GREEN, count, **green_kwargs))
+    with pytest.raises(StateMismatchError) as info:
+        plan_switch(obs, assess_live(obs, BLUE, BLUE), SwitchIntent(Mode.ROLLBACK), OLD_AMI)
+    assert str(info.value).startswith("cannot roll back: blue is attached but has no healthy InService target, and ")
+    assert problem in str(info.value)
+    assert info.value.exit_code is ExitCode.STATE_MISMATCH
+
+
+def test_rollback_with_an_unknown_image_is_not_held_against_the_warm_color(group, observed):
+    obs = went_bad(group, observed, green=group(GREEN, 2, ami=None))
+    assert plan_switch(obs, assess_live(obs, BLUE, BLUE), SwitchIntent(Mode.ROLLBACK), OLD_AMI).target is GREEN

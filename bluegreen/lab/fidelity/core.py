@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 from ._patching import Patcher
 from .classic_elb import classic_elb_registers_per_group, connection_draining_keeps_its_timeout
 from .clock import DEFAULT_CLOCK, ClockFn
+from .groups import health_check_grace_period_keeps_zero
 from .faults import CallListener, FaultInjector, response_layer
 from .health import HealthSource, ScriptedHealth
 from .launch_templates import launch_template_tags_stay_on_the_template, launch_template_version_user_data
@@ -46,6 +47,7 @@ CORRECTIONS: tuple[Correction, ...] = (
     exit_standby_goes_through_pending,  # after enter_standby_waits_for_draining: wraps its property
     standby_never_scaled_in,
     delete_group_terminates_everything,
+    health_check_grace_period_keeps_zero,
     capacity_bounds,
     standby_bounds,
     instance_id_limit,  # after standby_bounds: wraps it, so the request's shape is checked first

@@ -77,13 +77,15 @@ resource "aws_security_group" "web" {
 module "traffic" {
   source = "../../modules/traffic"
 
-  kind                 = var.traffic_kind
-  name                 = var.service
-  vpc_id               = aws_vpc.this.id
-  subnet_ids           = aws_subnet.this[*].id
-  security_group_ids   = [aws_security_group.web.id]
-  deregistration_delay = var.deregistration_delay
-  tags                 = local.tags
+  kind                  = var.traffic_kind
+  name                  = var.service
+  vpc_id                = aws_vpc.this.id
+  subnet_ids            = aws_subnet.this[*].id
+  security_group_ids    = [aws_security_group.web.id]
+  deregistration_delay  = var.deregistration_delay
+  health_check_interval = var.health_check_interval
+  unhealthy_threshold   = var.unhealthy_threshold
+  tags                  = local.tags
 }
 
 # Neither group is attached to the load balancer here: bluegreen attaches the color it releases
@@ -91,27 +93,29 @@ module "traffic" {
 module "blue" {
   source = "../../modules/color"
 
-  service            = var.service
-  color              = "blue"
-  ami                = var.colors["blue"].ami
-  size               = var.colors["blue"].size
-  release            = var.colors["blue"].release
-  max_size           = var.max_size
-  instance_type      = var.instance_type
-  subnet_ids         = aws_subnet.this[*].id
-  security_group_ids = [aws_security_group.web.id]
+  service                   = var.service
+  color                     = "blue"
+  health_check_grace_period = var.health_check_grace_period
+  ami                       = var.colors["blue"].ami
+  size                      = var.colors["blue"].size
+  release                   = var.colors["blue"].release
+  max_size                  = var.max_size
+  instance_type             = var.instance_type
+  subnet_ids                = aws_subnet.this[*].id
+  security_group_ids        = [aws_security_group.web.id]
 }
 
 module "green" {
   source = "../../modules/color"
 
-  service            = var.service
-  color              = "green"
-  ami                = var.colors["green"].ami
-  size               = var.colors["green"].size
-  release            = var.colors["green"].release
-  max_size           = var.max_size
-  instance_type      = var.instance_type
-  subnet_ids         = aws_subnet.this[*].id
-  security_group_ids = [aws_security_group.web.id]
+  service                   = var.service
+  color                     = "green"
+  health_check_grace_period = var.health_check_grace_period
+  ami                       = var.colors["green"].ami
+  size                      = var.colors["green"].size
+  release                   = var.colors["green"].release
+  max_size                  = var.max_size
+  instance_type             = var.instance_type
+  subnet_ids                = aws_subnet.this[*].id
+  security_group_ids        = [aws_security_group.web.id]
 }

@@ -37,6 +37,24 @@ variable "deregistration_delay" {
   default     = 30
 }
 
+variable "health_check_grace_period" {
+  description = "Seconds after launch before a failed health check counts: Auto Scaling waits this long before replacing an instance, bluegreen before failing a release on it."
+  type        = number
+  default     = 300
+}
+
+variable "health_check_interval" {
+  description = "Seconds between the load balancer's health checks (5-300)."
+  type        = number
+  default     = 10
+}
+
+variable "unhealthy_threshold" {
+  description = "Consecutive failed health checks before a target is unhealthy (2-10)."
+  type        = number
+  default     = 2
+}
+
 variable "vpc_cidr" {
   type    = string
   default = "10.42.0.0/16"

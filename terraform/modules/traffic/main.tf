@@ -28,10 +28,10 @@ resource "aws_lb_target_group" "this" {
     path                = var.health_check_path
     protocol            = "HTTP"
     matcher             = "200"
-    interval            = 10
-    timeout             = 5
+    interval            = var.health_check_interval
+    timeout             = min(5, var.health_check_interval - 1) # AWS: shorter than the interval
     healthy_threshold   = 2
-    unhealthy_threshold = 2
+    unhealthy_threshold = var.unhealthy_threshold
   }
 
   tags = var.tags
@@ -66,10 +66,10 @@ resource "aws_elb" "this" {
 
   health_check {
     target              = "HTTP:${var.port}${var.health_check_path}"
-    interval            = 10
-    timeout             = 5
+    interval            = var.health_check_interval
+    timeout             = min(5, var.health_check_interval - 1) # AWS: shorter than the interval
     healthy_threshold   = 2
-    unhealthy_threshold = 2
+    unhealthy_threshold = var.unhealthy_threshold
   }
 
   cross_zone_load_balancing   = true

@@ -43,6 +43,18 @@ variable "deregistration_delay" {
   default     = 30
 }
 
+variable "health_check_interval" {
+  description = "Seconds between health checks (5-300)."
+  type        = number
+  default     = 10
+}
+
+variable "unhealthy_threshold" {
+  description = "Consecutive failed checks before a target is unhealthy (2-10)."
+  type        = number
+  default     = 2
+}
+
 variable "tags" {
   type    = map(string)
   default = {}
