@@ -17,6 +17,7 @@ from .aws.lease import FileLease, S3Lease
 from .aws.session import AwsClients
 from .config import Settings
 from .errors import ConfigError
+from .hooks import Hooks
 from .journal import Journal
 from .model import TrafficKind
 from .ports import LoadBalancer
@@ -131,6 +132,20 @@ class App:
         if loc.kind == "s3":
             return S3Lease(self.clients.client("s3"), loc.bucket, f"{loc.key}.bluegreen-lock", service=service)
         return FileLease(self.settings.terraform.dir / SCRATCH_DIR / "release.lock", service=service)
+
+    @cached_property
+    def hooks(self) -> Hooks | None:
+        """``[[hooks]]`` and ``[[notify]]``; ``None`` when neither is configured (nothing runs)."""
+        s = self.settings
+        if not s.hooks and not s.notify:
+            return None
+
+        def sns() -> Any:
+            from .aws.sns import SnsPublisher  # only a config with an SNS target builds its client
+
+            return SnsPublisher.from_clients(self.clients)
+
+        return Hooks(s.hooks, s.notify, reporter=self.reporter, ledger=self.journal, sns=sns)
 
     def waiter(self, on_tick=None) -> Waiter:
         return Waiter(

@@ -14,6 +14,8 @@ from typing import Any, Mapping, Protocol
 from .plan import Step
 from .runstate import RUN, Event, RunHeader, RunView, advance, replay
 
+NOTIFIED = "notified"  # a notification of the run was sent (hooks.py dedupes by it)
+
 __all__ = ["Journal", "JournalStore", "RUN", "RunView", "replay"]
 
 
@@ -75,6 +77,16 @@ class Journal:
 
     def finish(self, outcome: str, **data: Any) -> None:
         self.event(Event(outcome), **data)
+
+    # -- notifications sent (hooks.Ledger): informative "run" records that replay ignores ------
+
+    def sent(self, run_id: str) -> set[str]:
+        """The notification keys recorded for ``run_id`` (by any process: across ``resume``)."""
+        return {str((r.data or {}).get("key")) for r in self.store.read()
+                if r.step == RUN and r.status == NOTIFIED and (r.data or {}).get("run_id") == run_id}
+
+    def mark_sent(self, run_id: str, key: str) -> None:
+        self.store.append(RUN, NOTIFIED, {"run_id": run_id, "key": key})
 
     def last_run(self) -> RunView | None:
         return replay(self.store.read())
