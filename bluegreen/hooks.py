@@ -328,8 +328,8 @@ class Hooks:
             self._announce({**event, **verdict})
         if failed is not None and point in GATES:
             last = f": {failed.output[-1]}" if failed.output else ""
-            raise HookFailed(f"{point} hook {failed.hook.label} {failed.reason}{last}",
-                             hint="its last output lines are shown above")
+            # The output's last lines were printed just above; the message carries the very last.
+            raise HookFailed(f"{point} hook {failed.hook.label} {failed.reason}{last}")
 
     def _run(self, spec: HookSettings, event: Mapping[str, Any]) -> HookResult:
         point = event["event"]

@@ -203,7 +203,7 @@ def test_failing_gate_raises_with_its_last_line_and_shows_output():
     hooks, rep = hooks_with([HOOK], returncode=1, output="checking /health\nGET /health -> 503")
     with pytest.raises(HookFailed) as err:
         hooks("pre-traffic", FACTS, before="attach-new")
-    assert str(err.value).startswith("pre-traffic hook ./smoke.sh exited 1: GET /health -> 503 (")
+    assert str(err.value) == "pre-traffic hook ./smoke.sh exited 1: GET /health -> 503"
     shown = [e["message"] for e in rep.events if e["event"] in ("info", "error")]
     assert "pre-traffic hook ./smoke.sh failed: exited 1 (0.25s); last output:" in shown
     assert "  | checking /health" in shown and "  | GET /health -> 503" in shown
