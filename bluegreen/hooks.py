@@ -300,6 +300,7 @@ class Hooks:
         self.sns = sns
         self.now_iso = now_iso
         self.results: list[HookResult] = []  # every hook run, for the summary and tests
+        self.spent_seconds = 0.0  # wall time inside hooks and notifications: their cost to the run
 
     def __bool__(self) -> bool:
         return bool(self.hooks or self.notify)
@@ -311,7 +312,13 @@ class Hooks:
         return lines
 
     def __call__(self, point: str, facts: Mapping[str, Any], **extra: Any) -> None:
-        event = build_event(point, facts, time_iso=self.now_iso(), **extra)
+        start = self.runner.clock()
+        try:
+            self._dispatch(point, build_event(point, facts, time_iso=self.now_iso(), **extra))
+        finally:
+            self.spent_seconds += self.runner.clock() - start
+
+    def _dispatch(self, point: str, event: dict[str, Any]) -> None:
         if point not in GATES:
             self._announce(event)
         specs = [h for h in self.hooks if h.point == point]
