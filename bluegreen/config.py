@@ -110,13 +110,16 @@ class NotifySettings:
 
     kind: str
     url: str = ""  # webhook, slack
+    # Or the name of an environment variable holding the URL (a Slack webhook URL is a secret:
+    # CI keeps it in its secret store, not in the repository). Read when a message is sent.
+    url_env: str = ""
     topic_arn: str = ""  # sns
     events: tuple[str, ...] = NOTIFY_EVENTS
     timeout_seconds: float = 10.0
 
     @property
     def label(self) -> str:
-        return f"{self.kind} {self.topic_arn or self.url}"
+        return f"{self.kind} {self.topic_arn or self.url or '$' + self.url_env}"
 
 
 @dataclass(frozen=True)
@@ -360,27 +363,35 @@ def _parse_notify(value: Any, source: Path, base: Path) -> tuple[NotifySettings,
     targets = []
     for number, table in enumerate(_tables("notify", value, source), start=1):
         where = f"notify[{number}]"
-        _unknown_keys(where, table, ("kind", "url", "topic_arn", "events", "timeout_seconds"), source)
+        _unknown_keys(where, table, ("kind", "url", "url_env", "topic_arn", "events", "timeout_seconds"), source)
         kind = table.get("kind")
         if kind not in NOTIFY_KINDS:
             raise ConfigError(f"{source}: {where}.kind must be one of {', '.join(NOTIFY_KINDS)}, got {kind!r}")
-        url = topic = ""
+        url = url_env = topic = ""
         if kind == "sns":
             topic = table.get("topic_arn")
             if not isinstance(topic, str) or not topic.startswith("arn:") or ":sns:" not in topic:
                 raise ConfigError(f"{source}: {where}.topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got {topic!r}")
-            if "url" in table:
-                raise ConfigError(f"{source}: {where}.url is not used by kind = \"sns\"; remove it")
+            for key in ("url", "url_env"):
+                if key in table:
+                    raise ConfigError(f"{source}: {where}.{key} is not used by kind = \"sns\"; remove it")
         else:
-            if "url" not in table:
-                raise ConfigError(f"{source}: {where}.url is required for kind = {kind!r}")
-            url = _http_url(where, table["url"], source)
+            if ("url" in table) == ("url_env" in table):
+                raise ConfigError(f"{source}: {where} needs exactly one of url = \"https://...\" or "
+                                  f"url_env = \"SLACK_WEBHOOK_URL\" (an environment variable holding it) for kind = {kind!r}")
+            if "url" in table:
+                url = _http_url(where, table["url"], source)
+            else:
+                url_env = table["url_env"]
+                if not isinstance(url_env, str) or not url_env.replace("_", "a").isalnum():
+                    raise ConfigError(f"{source}: {where}.url_env must name an environment variable such as "
+                                      f"\"SLACK_WEBHOOK_URL\", got {url_env!r}")
             if "topic_arn" in table:
                 raise ConfigError(f"{source}: {where}.topic_arn is only for kind = \"sns\"; remove it")
         events = table.get("events", list(NOTIFY_EVENTS))
         if not isinstance(events, list) or not events or any(e not in NOTIFY_EVENTS for e in events):
             raise ConfigError(f"{source}: {where}.events must be a non-empty list of {', '.join(NOTIFY_EVENTS)}, got {events!r}")
-        targets.append(NotifySettings(kind=kind, url=url, topic_arn=topic, events=tuple(dict.fromkeys(events)),
+        targets.append(NotifySettings(kind=kind, url=url, url_env=url_env, topic_arn=topic, events=tuple(dict.fromkeys(events)),
                                       timeout_seconds=_timeout(where, table, 10.0, source)))
     return tuple(targets)
 

@@ -252,8 +252,12 @@ def deliver(target: NotifySettings, event: Mapping[str, Any], *, post: Callable[
         except BluegreenError as exc:
             return str(exc)
         return None
+    url = target.url or os.environ.get(target.url_env, "")
+    if not url.startswith(("http://", "https://")):
+        return (f"environment variable {target.url_env} is not set" if not url
+                else f"environment variable {target.url_env} is not an http(s) URL")
     payload = slack_payload(event) if target.kind == "slack" else dict(event)
-    response = post(target.url, json.dumps(payload, default=str).encode(), timeout=target.timeout_seconds)
+    response = post(url, json.dumps(payload, default=str).encode(), timeout=target.timeout_seconds)
     if response.status is None:
         return f"no answer: {response.body}"
     if not 200 <= response.status < 300:

@@ -79,7 +79,10 @@ topic_arn = "arn:aws:sns:us-east-1:123456789012:releases"
     ('[[hooks]]\npoint = "pre-traffic"\ncommand = ["x"]\nshell = true', "unknown key hooks[1].shell"),
     ('hooks = "x"', "hooks must be a list of tables ([[hooks]])"),
     ('[[notify]]\nkind = "teams"\nurl = "https://a"', "notify[1].kind must be one of webhook, slack, sns"),
-    ('[[notify]]\nkind = "slack"', "notify[1].url is required"),
+    ('[[notify]]\nkind = "slack"', "notify[1] needs exactly one of url"),
+    ('[[notify]]\nkind = "slack"\nurl_env = "A"\nurl = "https://a"', "notify[1] needs exactly one of url"),
+    ('[[notify]]\nkind = "slack"\nurl_env = "$SLACK"', "notify[1].url_env must name an environment variable"),
+    ('[[notify]]\nkind = "sns"\ntopic_arn = "arn:aws:sns:us-east-1:1:t"\nurl_env = "X"', "notify[1].url_env is not used"),
     ('[[notify]]\nkind = "sns"\ntopic_arn = "releases"', "notify[1].topic_arn must be an SNS topic ARN"),
     ('[[notify]]\nkind = "webhook"\nurl = "https://a"\nevents = ["deploy"]', "notify[1].events must be a non-empty list"),
 ])
@@ -430,3 +433,18 @@ def test_abort_after_a_failed_post_traffic_gate_is_not_blocked_by_it(tmp_path):
     assert world.attached(world.group(Color.BLUE)) and not world.attached(world.group(Color.GREEN))
     ran = [e["event"] for e in rec.events if "notify" not in e]
     assert ran.count("post-traffic") == 1 and ran[-1] == "on-rollback"
+
+
+def test_notify_url_from_the_environment(monkeypatch, tmp_path):
+    s = parse('[[notify]]\nkind = "slack"\nurl_env = "SLACK_WEBHOOK_URL"', tmp_path)
+    target = s.notify[0]
+    assert target.label == "slack $SLACK_WEBHOOK_URL"
+    posts: list = []
+    hooks, rep = hooks_with([], [target], posts=posts)
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    hooks("start", FACTS)
+    assert posts == [] and [e["message"] for e in rep.events if e["event"] == "warning"] == [
+        "notification start to slack $SLACK_WEBHOOK_URL failed: environment variable SLACK_WEBHOOK_URL is not set"]
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
+    hooks("on-complete", FACTS)
+    assert [p["url"] for p in posts] == ["https://hooks.slack.com/services/T/B/X"]
