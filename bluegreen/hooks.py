@@ -63,8 +63,8 @@ def build_event(point: str, facts: Mapping[str, Any], *, time_iso: str, **extra:
     return event
 
 
-_ENV_KEYS = ("run_id", "service", "mode", "from_color", "to_color", "ami", "size", "release_label",
-             "error", "failed_at")
+_ENV_KEYS = ("run_id", "service", "mode", "from_color", "to_color", "from_group", "to_group", "ami", "size",
+             "release_label", "error", "failed_at")
 
 
 def hook_env(event: Mapping[str, Any], base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -155,7 +155,9 @@ class Switch:
         """The run's identity, as hooks and notifications receive it."""
         return {"run_id": self.run_id, "service": self.d.settings.service.name, "mode": self.plan.mode.value,
                 "from_color": self.plan.live.value, "to_color": self.plan.target.value, "ami": self.plan.ami,
-                "size": self.plan.size, "release_label": self.release_label}
+                "size": self.plan.size, "release_label": self.release_label,
+                "from_group": self.outputs.asg_names[self.plan.live],
+                "to_group": self.outputs.asg_names[self.plan.target]}
 
     def _color_of(self, step: Step) -> str | None:
         old_side = {Step.LOWER_MIN, Step.STANDBY, Step.WAIT_DRAINED, Step.DETACH, Step.EXIT_STANDBY,
