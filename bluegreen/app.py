@@ -17,7 +17,7 @@ from .aws.lease import FileLease, S3Lease
 from .aws.session import AwsClients
 from .config import Settings
 from .errors import ConfigError
-from .hooks import Hooks
+from .hooks import HookRunner, Hooks
 from .journal import Journal
 from .model import TrafficKind
 from .ports import LoadBalancer
@@ -145,7 +145,8 @@ class App:
 
             return SnsPublisher.from_clients(self.clients)
 
-        return Hooks(s.hooks, s.notify, reporter=self.reporter, ledger=self.journal, sns=sns)
+        return Hooks(s.hooks, s.notify, reporter=self.reporter, ledger=self.journal, sns=sns,
+                     runner=HookRunner(stop=self.stop))
 
     def waiter(self, on_tick=None) -> Waiter:
         return Waiter(

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from .config import HOOK_POINTS, HookSettings, NotifySettings
 from .errors import BluegreenError
+from .stop import StopToken
 
 GATES = frozenset({"pre-traffic", "post-step", "post-traffic"})
 REPORTED = frozenset({"on-rollback", "on-complete"})
@@ -143,23 +144,41 @@ class Completed:
     output: str
 
 
+STOP_POLL_SECONDS = 0.2  # how soon a stop request (Ctrl-C, CI cancel, lost lease) ends a hook
+
+
 def run_process(argv: tuple[str, ...], *, stdin: bytes, env: Mapping[str, str], cwd: Any,
-                timeout: float) -> Completed:
+                timeout: float, stop: StopToken | None = None) -> Completed:
     """Run ``argv`` with ``stdin``, stdout and stderr merged. At the timeout its whole process group
-    gets SIGTERM, then SIGKILL after a grace: a hook script's children must not outlive it."""
+    gets SIGTERM, then SIGKILL after a grace: a hook script's children must not outlive it. The
+    hook runs in a session of its own (a Ctrl-C in the terminal is bluegreen's to handle): on a
+    stop request it is ended the same way and the stop is raised (nothing undone; ``resume`` runs
+    the gate again)."""
     proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=dict(env), cwd=cwd, start_new_session=True)
-    try:
-        out, _ = proc.communicate(stdin, timeout=timeout)
-        return Completed(proc.returncode, out.decode("utf-8", "replace"))
-    except subprocess.TimeoutExpired:
-        _kill_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    first = True
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or (stop is not None and stop.stopped):
+            break
         try:
-            out, _ = proc.communicate(timeout=KILL_GRACE_SECONDS)
+            # Retrying communicate after its timeout loses no output; stdin is given only once.
+            out, _ = proc.communicate(stdin if first else None,
+                                      timeout=min(remaining, STOP_POLL_SECONDS) if stop else remaining)
+            return Completed(proc.returncode, out.decode("utf-8", "replace"))
         except subprocess.TimeoutExpired:
-            _kill_group(proc, signal.SIGKILL)
-            out, _ = proc.communicate()
-        return Completed(None, out.decode("utf-8", "replace"))
+            first = False
+            continue
+    _kill_group(proc, signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=KILL_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc, signal.SIGKILL)
+        out, _ = proc.communicate()
+    if stop is not None:
+        stop.check()  # stopped, not timed out: the run stops here
+    return Completed(None, out.decode("utf-8", "replace"))
 
 
 def _kill_group(proc: subprocess.Popen, sig: int) -> None:
@@ -194,10 +213,11 @@ class HookRunner:
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic,
                  process: Callable[..., Completed] = run_process,
-                 post: Callable[..., Response] = http_post) -> None:
+                 post: Callable[..., Response] = http_post, stop: StopToken | None = None) -> None:
         self.clock = clock
         self.process = process
         self.post = post
+        self.stop = stop
 
     def run(self, hook: HookSettings, event: Mapping[str, Any]) -> HookResult:
         body = json.dumps(event, default=str).encode()
@@ -205,7 +225,7 @@ class HookRunner:
         if hook.command:
             try:
                 done = self.process(hook.command, stdin=body, env=hook_env(event), cwd=hook.cwd,
-                                    timeout=hook.timeout_seconds)
+                                    timeout=hook.timeout_seconds, stop=self.stop)
             except OSError as exc:  # not found, not executable
                 return HookResult(hook, False, f"could not start: {exc.strerror or exc}",
                                   seconds=self.clock() - start)

@@ -567,8 +567,9 @@ def reported_hook(switch: Switch, point: str, **extra: Any) -> None:
     """on-rollback / on-complete: the outcome is decided and journaled; hooks only hear of it."""
     try:
         switch.hook(point, **extra)
-    except Exception as exc:  # noqa: BLE001 - a report must never change the outcome
-        switch.d.reporter.warn(f"{point} hooks: {_describe(exc)}")
+    except (Exception, RunStopped) as exc:  # noqa: BLE001 - a report must never change the outcome
+        # A stop during an on-complete hook: the run is over; the hook was ended, the outcome stands.
+        switch.d.reporter.warn(f"{point} hooks: {_describe(exc) if isinstance(exc, Exception) else exc}")
 
 
 def compensate(switch: Switch, run: RunView) -> None:

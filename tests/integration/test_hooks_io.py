@@ -263,3 +263,21 @@ def test_sns_failure_is_a_warning(aws):
     hooks("on-complete", FACTS)  # never raises
     warning = [e["message"] for e in rep.events if e["event"] == "warning"]
     assert len(warning) == 1 and f"publish to SNS topic {missing}" in warning[0] and "NotFound" in warning[0]
+
+
+def test_a_stop_request_ends_a_running_hook_at_once(tmp_path, monkeypatch):
+    from bluegreen.stop import Interrupted, StopToken
+
+    script(tmp_path, "long.sh", "#!/bin/sh\necho waiting\nsleep 60\n")
+    monkeypatch.setattr(hooks_mod, "KILL_GRACE_SECONDS", 0.3)
+    stop = StopToken()
+    timer = threading.Timer(0.3, lambda: stop.request(Interrupted("interrupted by SIGINT")))
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(Interrupted):
+            HookRunner(stop=stop).run(HookSettings(point="pre-traffic", command=("./long.sh",), timeout_seconds=60,
+                                                   cwd=tmp_path), event())
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 5  # not the hook's 60 s timeout

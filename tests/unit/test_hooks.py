@@ -135,7 +135,7 @@ class Tick:
 
 
 def runner_with(returncode: int | None = 0, output: str = "", status: int | None = 200, calls=None) -> HookRunner:
-    def process(argv, *, stdin, env, cwd, timeout):
+    def process(argv, *, stdin, env, cwd, timeout, stop=None):
         if calls is not None:
             calls.append({"argv": argv, "stdin": stdin, "env": env, "timeout": timeout})
         return Completed(returncode, output)
@@ -280,7 +280,7 @@ class Recorder:
     def runner(self) -> HookRunner:
         import json
 
-        def process(argv, *, stdin, env, cwd, timeout):
+        def process(argv, *, stdin, env, cwd, timeout, stop=None):
             event = json.loads(stdin)
             self.events.append(event)
             if self.on_call:
