@@ -18,6 +18,7 @@ from .aws.lease import FileLease, S3Lease
 from .aws.session import AwsClients
 from .config import Settings, StateSettings
 from .errors import ConfigError
+from .hooks import HookRunner, Hooks
 from .journal import Journal
 from .model import TrafficKind
 from .ports import LoadBalancer
@@ -207,6 +208,21 @@ class App:
         if loc.kind == "s3":
             return S3Lease(self.clients.client("s3"), loc.bucket, loc.lock_key, service=service)
         return FileLease(self.settings.terraform.dir / SCRATCH_DIR / "release.lock", service=service)
+
+    @cached_property
+    def hooks(self) -> Hooks | None:
+        """``[[hooks]]`` and ``[[notify]]``; ``None`` when neither is configured (nothing runs)."""
+        s = self.settings
+        if not s.hooks and not s.notify:
+            return None
+
+        def sns() -> Any:
+            from .aws.sns import SnsPublisher  # only a config with an SNS target builds its client
+
+            return SnsPublisher.from_clients(self.clients)
+
+        return Hooks(s.hooks, s.notify, reporter=self.reporter, ledger=self.journal, sns=sns,
+                     runner=HookRunner(stop=self.stop))
 
     def waiter(self, on_tick=None) -> Waiter:
         return Waiter(

@@ -27,7 +27,7 @@ from .plan import (
     plan_switch,
     release_vars,
 )
-from .release import Deps, PreparedApply, Switch, attach, compensate, execute
+from .release import Deps, PreparedApply, Switch, reported_hook, attach, compensate, execute
 from .saved_plan import SavedPlan
 from .smoke import http_smoke
 from .stack import Preview, ensure_writable
@@ -189,6 +189,8 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
     if dry_run:
         for number, step in enumerate(plan.steps, start=1):
             rep.info(f"would {number:2d}. {step.value}: {plan.reason(step)}")
+        for line in app.hooks.describe() if app.hooks else ():
+            rep.info(f"would run {line}")  # listed, never run
         rep.ok("DRY RUN OK")
         return plan
     # The lease first, then the in-flight check: a process that loses the race for the lease
@@ -285,6 +287,7 @@ def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, hea
         reporter=app.reporter,
         smoke=(lambda: http_smoke(smoke_url)) if smoke_url else None,
         stop=app.stop,
+        hooks=app.hooks,
     )
     return Switch(
         deps, plan, outputs,
@@ -518,15 +521,18 @@ def abort(app: App) -> None:
                 app.journal.event(Event.ROLLING_BACK, by="abort")
             compensate(switch, app.journal.last_run() or run)
             app.journal.event(Event.ABORTED, by="abort")
+            reported_hook(switch, "on-rollback", outcome="aborted", error=run.error)
             app.reporter.ok(f"Aborted: {plan.live} serves as before")
             return
         app.journal.event(Event.RESUMED, by="abort")
+        switch.gated = False  # going back: no gate hook may block it
         execute(switch, decision.steps(ActionKind.RUN), finish=False)
         app.journal.event(Event.ABORTED, by="abort", switch_back=True)
     app.reporter.info(f"run {run.run_id} finished with {plan.live} kept warm; switching back to it")
     # A released color was idle before the run: the rollback scales it to zero. A rollback or swap
     # switched to a color that was already running: it keeps running, as before the run.
     rollback(app, dry_run=False, enforce_deadline=False, keep_current=plan.mode is not Mode.RELEASE)
+    reported_hook(switch, "on-rollback", outcome="aborted", error=run.error)
     app.reporter.ok(f"Aborted: {plan.live} serves as before")
 
 

@@ -82,6 +82,50 @@ class TimeoutSettings:
     terraform_interrupt_seconds: int = 60
 
 
+# Where a hook stands in a run (bluegreen/hooks.py runs them). The first three are gates: a hook
+# that fails there fails the run; the last two are reported only.
+HOOK_POINTS = ("pre-traffic", "post-step", "post-traffic", "on-rollback", "on-complete")
+NOTIFY_KINDS = ("webhook", "slack", "sns")
+# What a notification may be sent for: one message per run and event (deduplicated in the journal).
+NOTIFY_EVENTS = ("start", "gate", "rollback", "complete")
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """One ``[[hooks]]`` table: a command (argv, no shell) or an HTTP(S) URL to POST the event to."""
+
+    point: str
+    command: tuple[str, ...] = ()
+    url: str = ""
+    timeout_seconds: float = 60.0
+    name: str = ""  # shown in messages; defaults to the command or URL
+    cwd: Path | None = None  # the config file's folder: "./smoke.sh" is found beside it
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        return " ".join(self.command) if self.command else f"POST {self.url}"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """One ``[[notify]]`` table: where run events are announced."""
+
+    kind: str
+    url: str = ""  # webhook, slack
+    # Or the name of an environment variable holding the URL (a Slack webhook URL is a secret:
+    # CI keeps it in its secret store, not in the repository). Read when a message is sent.
+    url_env: str = ""
+    topic_arn: str = ""  # sns
+    events: tuple[str, ...] = NOTIFY_EVENTS
+    timeout_seconds: float = 10.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.topic_arn or self.url or '$' + self.url_env}"
+
+
 @dataclass(frozen=True)
 class StateSettings:
     """Where the release lock and journal live (README "Where the lock and journal live")."""
@@ -122,6 +166,8 @@ class Settings:
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    hooks: tuple[HookSettings, ...] = ()
+    notify: tuple[NotifySettings, ...] = ()
 
     def replace(self, section: str, **changes: Any) -> "Settings":
         """A copy with keys of one section changed (how CLI flags override the file)."""
@@ -166,9 +212,12 @@ def parse_settings(data: Mapping[str, Any], *, source: Path) -> Settings:
     base = source.resolve().parent
     sections: dict[str, Any] = {}
     for section_name, table in data.items():
+        if section_name in _LISTS:
+            sections[section_name] = _LISTS[section_name](table, source, base)
+            continue
         section_type = _SECTIONS.get(section_name)
         if section_type is None:
-            known = ", ".join(f"[{name}]" for name in _SECTIONS)
+            known = ", ".join([f"[{name}]" for name in _SECTIONS] + [f"[[{name}]]" for name in _LISTS])
             raise ConfigError(f"{source}: unknown section [{section_name}]; known sections: {known}")
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: {section_name} must be a table ([{section_name}])")
@@ -354,6 +403,100 @@ def check_endpoint_url(settings: Settings, flag: str) -> Settings:
     if problem is not None:
         raise ConfigError(f"{flag} {problem}")
     return settings
+# -- list-of-tables sections: [[hooks]] and [[notify]] ---------------------------------------------
+
+
+def _tables(name: str, value: Any, source: Path) -> list[dict]:
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise ConfigError(f"{source}: {name} must be a list of tables ([[{name}]])")
+    return value
+
+
+def _unknown_keys(where: str, table: dict, known: tuple[str, ...], source: Path) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {where}.{key}; known keys: {', '.join(known)}")
+
+
+def _timeout(where: str, table: dict, default: float, source: Path) -> float:
+    value = table.get("timeout_seconds", default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{source}: {where}.timeout_seconds must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def _http_url(where: str, value: Any, source: Path) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: {where}.url must be an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _parse_hooks(value: Any, source: Path, base: Path) -> tuple[HookSettings, ...]:
+    hooks = []
+    for number, table in enumerate(_tables("hooks", value, source), start=1):
+        where = f"hooks[{number}]"
+        _unknown_keys(where, table, ("point", "command", "url", "timeout_seconds", "name"), source)
+        point = table.get("point")
+        if point not in HOOK_POINTS:
+            raise ConfigError(f"{source}: {where}.point must be one of {', '.join(HOOK_POINTS)}, got {point!r}")
+        if ("command" in table) == ("url" in table):
+            raise ConfigError(f"{source}: {where} needs exactly one of command = [\"./script\", ...] or url = \"https://...\"")
+        command: tuple[str, ...] = ()
+        url = ""
+        if "command" in table:
+            argv = table["command"]
+            # A list, never a shell string: arguments with spaces stay whole and nothing is interpreted.
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+                raise ConfigError(f'{source}: {where}.command must be a non-empty list of strings such as ["./smoke.sh", "--fast"], got {argv!r}')
+            command = tuple(argv)
+        else:
+            url = _http_url(where, table["url"], source)
+        name = table.get("name", "")
+        if not isinstance(name, str):
+            raise ConfigError(f"{source}: {where}.name must be a string, got {name!r}")
+        hooks.append(HookSettings(point=point, command=command, url=url, name=name, cwd=base,
+                                  timeout_seconds=_timeout(where, table, 60.0, source)))
+    return tuple(hooks)
+
+
+def _parse_notify(value: Any, source: Path, base: Path) -> tuple[NotifySettings, ...]:
+    targets = []
+    for number, table in enumerate(_tables("notify", value, source), start=1):
+        where = f"notify[{number}]"
+        _unknown_keys(where, table, ("kind", "url", "url_env", "topic_arn", "events", "timeout_seconds"), source)
+        kind = table.get("kind")
+        if kind not in NOTIFY_KINDS:
+            raise ConfigError(f"{source}: {where}.kind must be one of {', '.join(NOTIFY_KINDS)}, got {kind!r}")
+        url = url_env = topic = ""
+        if kind == "sns":
+            topic = table.get("topic_arn")
+            if not isinstance(topic, str) or not topic.startswith("arn:") or ":sns:" not in topic:
+                raise ConfigError(f"{source}: {where}.topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got {topic!r}")
+            for key in ("url", "url_env"):
+                if key in table:
+                    raise ConfigError(f"{source}: {where}.{key} is not used by kind = \"sns\"; remove it")
+        else:
+            if ("url" in table) == ("url_env" in table):
+                raise ConfigError(f"{source}: {where} needs exactly one of url = \"https://...\" or "
+                                  f"url_env = \"SLACK_WEBHOOK_URL\" (an environment variable holding it) for kind = {kind!r}")
+            if "url" in table:
+                url = _http_url(where, table["url"], source)
+            else:
+                url_env = table["url_env"]
+                if not isinstance(url_env, str) or not url_env.replace("_", "a").isalnum():
+                    raise ConfigError(f"{source}: {where}.url_env must name an environment variable such as "
+                                      f"\"SLACK_WEBHOOK_URL\", got {url_env!r}")
+            if "topic_arn" in table:
+                raise ConfigError(f"{source}: {where}.topic_arn is only for kind = \"sns\"; remove it")
+        events = table.get("events", list(NOTIFY_EVENTS))
+        if not isinstance(events, list) or not events or any(e not in NOTIFY_EVENTS for e in events):
+            raise ConfigError(f"{source}: {where}.events must be a non-empty list of {', '.join(NOTIFY_EVENTS)}, got {events!r}")
+        targets.append(NotifySettings(kind=kind, url=url, url_env=url_env, topic_arn=topic, events=tuple(dict.fromkeys(events)),
+                                      timeout_seconds=_timeout(where, table, 10.0, source)))
+    return tuple(targets)
+
+
+_LISTS = {"hooks": _parse_hooks, "notify": _parse_notify}
 
 
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}

@@ -20,6 +20,8 @@ from typing import Any, Mapping, Protocol
 from .plan import Step
 from .runstate import RUN, Event, RunHeader, RunView, advance, replay
 
+NOTIFIED = "notified"  # a notification of the run was sent (hooks.py dedupes by it)
+
 __all__ = ["Journal", "JournalStore", "RUN", "RunView", "replay"]
 
 # Statuses that change a run's state in the index (whatever the step): a run began, finished, was
@@ -245,6 +247,16 @@ class Journal:
     def runs(self, limit: int | None = None) -> list[RunIndexEntry]:
         """The index, newest first."""
         return self.store.runs(limit)
+
+    # -- notifications sent (hooks.Ledger): informative "run" records that replay ignores ------
+
+    def sent(self, run_id: str) -> set[str]:
+        """The notification keys recorded for ``run_id`` (by any process: across ``resume``)."""
+        return {str((r.data or {}).get("key")) for r in self.store.read_run(run_id)
+                if r.step == RUN and r.status == NOTIFIED}
+
+    def mark_sent(self, run_id: str, key: str) -> None:
+        self.store.append(run_id, RUN, NOTIFIED, {"run_id": run_id, "key": key})
 
     def last_run(self) -> RunView | None:
         run_id = self.store.latest()

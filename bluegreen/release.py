@@ -35,7 +35,7 @@ from .model import (
     TrafficKind,
     TrafficState,
 )
-from .plan import REASONS, ReleasePlan, Step, release_vars
+from .plan import REASONS, Mode, ReleasePlan, Step, release_vars
 from .ports import AutoScaling, LoadBalancer
 from .report import Reporter
 from .runstate import Event, RunData, RunView
@@ -55,6 +55,13 @@ class Deps:
     reporter: Reporter
     smoke: Callable[[], Verdict] | None = None
     stop: StopToken | None = None  # a signal or a lost lease: checked at every step boundary
+    # hooks.Hooks: hooks(point, facts, **extra) at the points below; raises in a gate to fail the step.
+    hooks: Callable[..., None] | None = None
+
+
+# Where the hook points stand in the step order (hooks.py explains each).
+HOOKS_BEFORE = {Step.ATTACH: "pre-traffic"}
+HOOKS_AFTER = {Step.ATTACH: "post-step", Step.DETACH: "post-traffic"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,9 @@ class Switch:
         self.restore_text = restore_text  # the tfvars to put back if this run is undone
         self.release_label = release_label
         self.data = prior.copy() if prior is not None else RunData()
+        # Gate hooks judge a color going into service; going back (a rollback run, or `abort`
+        # finishing a committed run forward to switch back) must never be blocked by one.
+        self.gated = plan.mode is not Mode.ROLLBACK
         self._first_unhealthy: dict[str, float] = {}
 
     # -- observation -------------------------------------------------------------------------
@@ -117,11 +127,37 @@ class Switch:
             if self.d.stop is not None:
                 self.d.stop.check()  # a step boundary is the safest place to stop
             color = self._color_of(step)
+            self._gates_before(step)
             self.d.reporter.step(step.value, REASONS[step], color=color)
             self.d.journal.started(step)
             result = getattr(self, "do_" + step.name.lower())() or {}
             self.data.merge(result)
             self.d.journal.completed(step, **result)
+
+    def _gates_before(self, step: Step) -> None:
+        """The gate hooks that stand between the previous plan step and ``step``. A gate "after X"
+        runs when the step after X is about to start, not after X's record: so a `resume` (after a
+        failed gate or a crash) runs it again instead of skipping it. Gates run at least once."""
+        if not self.gated:
+            return
+        index = self.plan.steps.index(step) if step in self.plan.steps else 0
+        previous = self.plan.steps[index - 1] if index > 0 else None
+        if previous in HOOKS_AFTER:
+            self.hook(HOOKS_AFTER[previous], after=previous.value)
+        if step in HOOKS_BEFORE:
+            self.hook(HOOKS_BEFORE[step], before=step.value)
+
+    def hook(self, point: str, **extra: Any) -> None:
+        if self.d.hooks is not None:
+            self.d.hooks(point, self.facts(), **extra)
+
+    def facts(self) -> dict[str, Any]:
+        """The run's identity, as hooks and notifications receive it."""
+        return {"run_id": self.run_id, "service": self.d.settings.service.name, "mode": self.plan.mode.value,
+                "from_color": self.plan.live.value, "to_color": self.plan.target.value, "ami": self.plan.ami,
+                "size": self.plan.size, "release_label": self.release_label,
+                "from_group": self.outputs.asg_names[self.plan.live],
+                "to_group": self.outputs.asg_names[self.plan.target]}
 
     def _color_of(self, step: Step) -> str | None:
         old_side = {Step.LOWER_MIN, Step.STANDBY, Step.WAIT_DRAINED, Step.DETACH, Step.EXIT_STANDBY,
@@ -487,6 +523,7 @@ def execute(switch: Switch, steps: tuple[Step, ...], *, finish: bool = True) -> 
     d, plan = switch.d, switch.plan
     what = f"{plan.mode.value} {plan.live} -> {plan.target}"
     try:
+        switch.hook("start")  # announced once per run (deduplicated across resume)
         switch.run(steps)
     except RunStopped as stop:
         _journal_stop(switch, stop)
@@ -508,6 +545,7 @@ def execute(switch: Switch, steps: tuple[Step, ...], *, finish: bool = True) -> 
         d.journal.event(Event.ROLLING_BACK, error=message, failed_at=str(failed_at))
         compensate(switch, d.journal.last_run() or run)
         d.journal.event(Event.ROLLED_BACK, error=message, failed_at=str(failed_at))
+        reported_hook(switch, "on-rollback", outcome="rolled-back", error=message, failed_at=str(failed_at))
         if isinstance(exc, BlastRadiusError):
             raise
         raise RolledBackError(
@@ -515,6 +553,16 @@ def execute(switch: Switch, steps: tuple[Step, ...], *, finish: bool = True) -> 
         ) from exc
     if finish:
         d.journal.event(Event.COMPLETED)
+        reported_hook(switch, "on-complete", outcome="completed")
+
+
+def reported_hook(switch: Switch, point: str, **extra: Any) -> None:
+    """on-rollback / on-complete: the outcome is decided and journaled; hooks only hear of it."""
+    try:
+        switch.hook(point, **extra)
+    except (Exception, RunStopped) as exc:  # noqa: BLE001 - a report must never change the outcome
+        # A stop during an on-complete hook: the run is over; the hook was ended, the outcome stands.
+        switch.d.reporter.warn(f"{point} hooks: {_describe(exc) if isinstance(exc, Exception) else exc}")
 
 
 def compensate(switch: Switch, run: RunView) -> None:

@@ -73,6 +73,8 @@ def test_shipped_example_parses(tmp_path):
     assert s.release.verify_seconds == 60
     assert s.timeouts.poll_seconds == 10.0
     assert isinstance(s.timeouts.poll_seconds, float)
+    assert [h.point for h in s.hooks] == ["pre-traffic"] and s.hooks[0].cwd == tmp_path.resolve()
+    assert [(n.kind, n.url_env) for n in s.notify] == [("slack", "SLACK_WEBHOOK_URL")]
 
 
 def test_complete_file_parses(tmp_path):
