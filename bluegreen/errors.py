@@ -32,10 +32,9 @@ class ExitCode(IntEnum):
     INTERRUPTED = 13  # stopped by a signal; `bluegreen resume` or `bluegreen abort` continues
 
 
-class BluegreenError(Exception):
-    """Base of every error a user may see. ``str(error)`` is the one-line message."""
-
-    exit_code: ExitCode = ExitCode.INTERNAL
+class OneLine:
+    """The one-line message a user reads: what happened, and in parentheses what to do. Shared by
+    ``BluegreenError`` and ``stop.RunStopped`` (a BaseException, so it cannot inherit from it)."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -44,6 +43,12 @@ class BluegreenError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class BluegreenError(OneLine, Exception):
+    """Base of every error a user may see. ``str(error)`` is the one-line message."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
 
 
 class ConfigError(BluegreenError):

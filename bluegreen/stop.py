@@ -20,21 +20,13 @@ import signal
 import threading
 from typing import Iterator
 
-from .errors import ExitCode
+from .errors import ExitCode, OneLine
 
 
-class RunStopped(BaseException):
+class RunStopped(OneLine, BaseException):
     """The run must stop now, without undoing anything. ``exit_code`` says why to the shell."""
 
     exit_code: ExitCode = ExitCode.INTERRUPTED
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
 class Interrupted(RunStopped):
