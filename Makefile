@@ -10,10 +10,10 @@ PLAN ?= .bluegreen-release.plan
 
 .PHONY: demo test test-fast plan release bake bench fmt clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e ./lab -e '.[test]'
 	touch $(STAMP)
 
 # The lab's data plane is a real HAProxy (Debian package); installed here when missing.

@@ -30,10 +30,10 @@ from typing import Any
 
 from bluegreen import commands
 from bluegreen.errors import RolledBackError
-from bluegreen.lab.demo import (DEMO_OPTIONS, RATE_PER_S, TrafficWatch, Window, offset_of, reporter_like,
+from bluegreen_lab.demo import (DEMO_OPTIONS, RATE_PER_S, TrafficWatch, Window, offset_of, reporter_like,
                                 rollback_metrics, switch_metrics)
-from bluegreen.lab.lab import Lab, LabOptions
-from bluegreen.lab.timeline import write_png
+from bluegreen_lab.lab import Lab, LabOptions
+from bluegreen_lab.timeline import write_png
 from bluegreen.report import Reporter
 
 HERE = Path(__file__).resolve().parent

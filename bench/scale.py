@@ -456,7 +456,7 @@ def _moto_instances() -> dict[str, int]:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ec2.models import ec2_backends
 
-    from bluegreen.lab.emulator import LAB_REGION
+    from bluegreen_lab.emulator import LAB_REGION
 
     states: Counter[str] = Counter()
     backend = ec2_backends[DEFAULT_ACCOUNT_ID][LAB_REGION]
@@ -475,7 +475,7 @@ def run_host(args: argparse.Namespace) -> int:
 
 
 def _run_host(args: argparse.Namespace, spawner: Spawner) -> int:
-    from bluegreen.lab.lab import Lab, LabOptions
+    from bluegreen_lab.lab import Lab, LabOptions
     from bluegreen.report import Reporter
     from bluegreen.terraform.runner import TerraformRunner
 

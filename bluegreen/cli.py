@@ -387,26 +387,39 @@ def init_command(
 
 
 @app.command()
-def demo(
-    broken: Annotated[bool, typer.Option("--broken", help="Release a broken v2 and show the automatic rollback.")] = False,
-    workdir: Annotated[Path, typer.Option("--workdir", help="Where the lab keeps its files and the timeline PNG.")] = Path(".lab/demo"),
-    debug: DebugOpt = False,
-) -> None:
-    """The local lab end to end: emulated AWS, real Terraform, real HAProxy, a release under load."""
-
-    def body(reporter: Reporter) -> int:
-        from .lab.demo import run_demo  # the lab's dependencies (moto, matplotlib) load only here
-
-        return run_demo(broken=broken, workdir=workdir, reporter=reporter)
-
-    run_command(body, service="demo", debug=debug)
-
-
-@app.command()
 def version() -> None:
     """Print bluegreen's version."""
     typer.echo(f"bluegreen {__version__}")
 
 
+# Commands other distributions add (the lab's `demo` and `rehearse`, from bluegreen-lab): each
+# entry point of this group is a function ``register(app)``. The product never imports them by name,
+# so its wheel carries no lab code and no moto dependency.
+PLUGIN_GROUP = "bluegreen.commands"
+LAB_COMMANDS = ("demo", "rehearse")
+
+
+def _register_plugins() -> None:
+    from importlib.metadata import entry_points
+
+    registered = False
+    for entry in entry_points(group=PLUGIN_GROUP):
+        entry.load()(app)
+        registered = registered or entry.name == "lab"
+    if not registered:
+        for name in LAB_COMMANDS:
+            _register_missing_lab(name)
+
+
+def _register_missing_lab(name: str) -> None:
+    @app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                 help="(needs the lab: pip install -e ./lab, or run `make demo`)")
+    def missing() -> None:
+        typer.echo(f"error: `bluegreen {name}` needs the lab, which is not installed: "
+                   "run `make demo` from the repository, or `pip install -e ./lab`", err=True)
+        raise typer.Exit(int(ExitCode.CONFIG))
+
+
 def main() -> None:
+    _register_plugins()
     app()

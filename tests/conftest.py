@@ -20,7 +20,7 @@ SESSION_SIZE = 2
 
 
 def require_haproxy() -> None:
-    from bluegreen.lab.haproxy import find_haproxy
+    from bluegreen_lab.haproxy import find_haproxy
 
     if find_haproxy() is None:
         message = "haproxy not found: apt-get install haproxy (Debian package, 2.6)"
@@ -31,7 +31,7 @@ def require_haproxy() -> None:
 
 @pytest.fixture(scope="session")
 def alb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from bluegreen.lab.lab import Lab, LabOptions
+    from bluegreen_lab.lab import Lab, LabOptions
     from bluegreen.report import Reporter
 
     require_haproxy()

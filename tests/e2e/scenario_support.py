@@ -21,8 +21,8 @@ from bluegreen.app import App
 from bluegreen.errors import BluegreenError
 from bluegreen.health import Verdict
 from bluegreen.journal import RunView
-from bluegreen.lab.fidelity.invariants import ServingInvariant
-from bluegreen.lab.lab import Lab, LabOptions
+from bluegreen_lab.fidelity.invariants import ServingInvariant
+from bluegreen_lab.lab import Lab, LabOptions
 from bluegreen.model import Color, TrafficKind
 from bluegreen.plan import Step
 from bluegreen.report import Reporter

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bluegreen.errors import ExitCode
-from bluegreen.lab.emulator import source_terraform_dir
-from bluegreen.lab.toolchain import prepare_toolchain
+from bluegreen_lab.emulator import source_terraform_dir
+from bluegreen_lab.toolchain import prepare_toolchain
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ import pytest
 from bluegreen import commands
 from bluegreen.config import HookSettings, NotifySettings
 from bluegreen.errors import ExitCode, RolledBackError
-from bluegreen.lab.lab import Lab
+from bluegreen_lab.lab import Lab
 from bluegreen.plan import Step
 from bluegreen.report import Reporter
 

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from bluegreen import commands
-from bluegreen.lab.lab import Lab
+from bluegreen_lab.lab import Lab
 from bluegreen.model import TrafficKind
 from bluegreen.plan import Step
 from bluegreen.report import Reporter

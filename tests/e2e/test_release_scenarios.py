@@ -24,13 +24,13 @@ from bluegreen.errors import (
     StateMismatchError,
 )
 from bluegreen.health import Verdict
-from bluegreen.lab.fidelity import ScriptedHealth, broken, degrades
-from bluegreen.lab.lab import Lab
+from bluegreen_lab.fidelity import ScriptedHealth, broken, degrades
+from bluegreen_lab.lab import Lab
 from bluegreen.model import Color
 from bluegreen.plan import COMMIT_POINT, Step
 from bluegreen.report import Reporter
 
-from bluegreen.lab.fidelity.invariants import ServingInvariant
+from bluegreen_lab.fidelity.invariants import ServingInvariant
 
 from scenario_support import (
     Killed,

@@ -12,7 +12,7 @@ import pytest
 
 from bluegreen import commands, saved_plan
 from bluegreen.errors import ExitCode, StateMismatchError
-from bluegreen.lab.lab import Lab
+from bluegreen_lab.lab import Lab
 from bluegreen.model import Color
 from bluegreen.report import Reporter
 

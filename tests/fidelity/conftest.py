@@ -12,8 +12,8 @@ import pytest
 from fidelity_support import Stack, make_clients, make_stack
 from moto import mock_aws
 
-from bluegreen.lab import fidelity
-from bluegreen.lab.fidelity import Fidelity, ManualClock, ScriptedHealth
+from bluegreen_lab import fidelity
+from bluegreen_lab.fidelity import Fidelity, ManualClock, ScriptedHealth
 
 @pytest.fixture
 def clock() -> ManualClock:

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from fidelity_support import Stack
 
-from bluegreen.lab.fidelity import Fidelity, ManualClock
+from bluegreen_lab.fidelity import Fidelity, ManualClock
 
 
 def _draining_after_modify() -> dict:

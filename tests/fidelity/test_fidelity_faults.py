@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from fidelity_support import NO_RETRY, REGION, Stack
 from moto.server import ThreadedMotoServer
 
-from bluegreen.lab.fidelity import Fidelity
+from bluegreen_lab.fidelity import Fidelity
 
 RETRYING = Config(retries={"mode": "standard", "max_attempts": 8})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bluegreen.lab.fidelity import Fidelity
+from bluegreen_lab.fidelity import Fidelity
 
 from fidelity_support import Stack
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fidelity_support import Stack
 
-from bluegreen.lab.fidelity import Fidelity, HealthSource, ManualClock, Script, ScriptedHealth, broken, degrades, healthy
+from bluegreen_lab.fidelity import Fidelity, HealthSource, ManualClock, Script, ScriptedHealth, broken, degrades, healthy
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 

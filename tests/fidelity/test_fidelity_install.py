@@ -7,8 +7,8 @@ from moto.autoscaling.models import AutoScalingBackend, InstanceState
 from moto.core.responses import BaseResponse
 from moto.elbv2.models import FakeTargetGroup
 
-from bluegreen.lab import fidelity
-from bluegreen.lab.fidelity import CORRECTIONS, ManualClock, ScriptedHealth
+from bluegreen_lab import fidelity
+from bluegreen_lab.fidelity import CORRECTIONS, ManualClock, ScriptedHealth
 
 
 def test_install_is_idempotent_and_uninstall_restores() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fidelity_support import DELAY, Stack
 
-from bluegreen.lab.fidelity import Fidelity, ManualClock, ScriptedHealth, healthy
-from bluegreen.lab.fidelity.invariants import ServingInvariant, is_mutating
+from bluegreen_lab.fidelity import Fidelity, ManualClock, ScriptedHealth, healthy
+from bluegreen_lab.fidelity.invariants import ServingInvariant, is_mutating
 
 
 def test_is_mutating() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fidelity_support import Stack
 
-from bluegreen.lab.fidelity import Fidelity
+from bluegreen_lab.fidelity import Fidelity
 
 
 def test_classic_elb_reports_unregistered_instances_unknown(fid: Fidelity, stack: Stack) -> None:

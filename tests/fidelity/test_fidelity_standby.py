@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fidelity_support import DELAY, Stack
 
-from bluegreen.lab.fidelity import Fidelity, ManualClock, ScriptedHealth, healthy
+from bluegreen_lab.fidelity import Fidelity, ManualClock, ScriptedHealth, healthy
 
 PENDING = 0.5  # Fidelity.pending_seconds by default
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fidelity_support import DELAY, Stack
 
-from bluegreen.lab.fidelity import Fidelity, ManualClock, ScriptedHealth, TargetRecord, healthy
+from bluegreen_lab.fidelity import Fidelity, ManualClock, ScriptedHealth, TargetRecord, healthy
 
 # -- gaps in unpatched moto (strict xfail: an upgrade that closes one fails here) ---------------
 
@@ -225,7 +225,7 @@ def test_registry_is_readable_data(fid: Fidelity, clock: ManualClock, stack: Sta
 
 
 def test_install_after_registration_adopts_targets(clock: ManualClock, health: ScriptedHealth, stack: Stack) -> None:
-    from bluegreen.lab import fidelity
+    from bluegreen_lab import fidelity
 
     previous = fidelity.current()
     with fidelity.suspended():

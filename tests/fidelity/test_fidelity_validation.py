@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from fidelity_support import Stack
 
-from bluegreen.lab.fidelity import Fidelity
+from bluegreen_lab.fidelity import Fidelity
 
 
 def rejected(call: Callable[[], Any]) -> str:

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from bluegreen.lab.haproxy import find_haproxy
+from bluegreen_lab.haproxy import find_haproxy
 
 
 @pytest.fixture

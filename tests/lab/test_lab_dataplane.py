@@ -6,10 +6,10 @@ import urllib.request
 
 import pytest
 
-from bluegreen.lab.dataplane import DataPlane, DesiredState, InstanceSpec
-from bluegreen.lab.fidelity.health import HealthSource
-from bluegreen.lab.load import LoadGenerator
-from bluegreen.lab.timeline import text_summary, write_png
+from bluegreen_lab.dataplane import DataPlane, DesiredState, InstanceSpec
+from bluegreen_lab.fidelity.health import HealthSource
+from bluegreen_lab.load import LoadGenerator
+from bluegreen_lab.timeline import text_summary, write_png
 
 from lab_support import assert_all_gone, children_of
 

@@ -9,10 +9,10 @@ import urllib.request
 
 import pytest
 
-import bluegreen.lab.haproxy as mod
-from bluegreen.lab.haproxy import HAProxy, HAProxyError, HAProxyMissing
-from bluegreen.lab.instances import InstanceFleet
-from bluegreen.lab.load import LoadGenerator
+import bluegreen_lab.haproxy as mod
+from bluegreen_lab.haproxy import HAProxy, HAProxyError, HAProxyMissing
+from bluegreen_lab.instances import InstanceFleet
+from bluegreen_lab.load import LoadGenerator
 
 from lab_support import assert_all_gone
 

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from bluegreen.lab.haproxy import free_port
-from bluegreen.lab.load import LoadGenerator, RequestRecord, percentile, summarize
-from bluegreen.lab.timeline import bin_counts, text_summary, write_png
+from bluegreen_lab.haproxy import free_port
+from bluegreen_lab.load import LoadGenerator, RequestRecord, percentile, summarize
+from bluegreen_lab.timeline import bin_counts, text_summary, write_png
 
 pytestmark = pytest.mark.lab
 

@@ -13,8 +13,8 @@ import pytest
 
 from bluegreen import commands
 from bluegreen.errors import ExitCode, NeedsOperatorError
-from bluegreen.lab.demo import TrafficWatch
-from bluegreen.lab.lab import Lab
+from bluegreen_lab.demo import TrafficWatch
+from bluegreen_lab.lab import Lab
 from bluegreen.model import Color
 from bluegreen.plan import Step
 from bluegreen.report import Reporter

@@ -14,9 +14,9 @@ import pytest
 from bluegreen import commands
 from bluegreen.errors import RolledBackError
 from bluegreen.health import Verdict
-from bluegreen.lab.demo import TrafficWatch, rollback_metrics, switch_metrics
-from bluegreen.lab.emulator import LAB_IMAGE_VERSION_TAG
-from bluegreen.lab.lab import Lab, LabOptions
+from bluegreen_lab.demo import TrafficWatch, rollback_metrics, switch_metrics
+from bluegreen_lab.emulator import LAB_IMAGE_VERSION_TAG
+from bluegreen_lab.lab import Lab, LabOptions
 from bluegreen.model import Color
 from bluegreen.report import Reporter
 from lab_support import assert_all_gone

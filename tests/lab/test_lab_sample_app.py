@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from bluegreen.lab.haproxy import free_port
-from bluegreen.lab.instances import APP_PATH, InstanceFleet
+from bluegreen_lab.haproxy import free_port
+from bluegreen_lab.instances import APP_PATH, InstanceFleet
 
 from lab_support import assert_all_gone
 

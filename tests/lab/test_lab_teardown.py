@@ -21,7 +21,7 @@ pytestmark = pytest.mark.lab
 
 SCRIPT = textwrap.dedent("""
     import json, sys, time
-    from bluegreen.lab.dataplane import DataPlane
+    from bluegreen_lab.dataplane import DataPlane
     state = {"instances": {"i-1": ("v1", None), "i-2": ("v2", None)},
              "targets": {"i-1": "registered", "i-2": "registered"}}
     dp = DataPlane(lambda: state, interval_s=0.1).start()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bluegreen.errors import ExitCode, ToolchainError
-from bluegreen.lab import toolchain
+from bluegreen_lab import toolchain
 
 
 @pytest.fixture(scope="module")

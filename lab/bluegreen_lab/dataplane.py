@@ -20,7 +20,7 @@ instances no longer desired, so no request is ever sent to a stopped process.
 
 ``health(instance_id)`` reports what HAProxy's checks observe, in ELB's words
 (``initial`` | ``healthy`` | ``unhealthy``, ``None`` when not a target). ``DataPlane`` also satisfies
-``bluegreen.lab.fidelity.HealthSource`` (``state(tg_arn, instance_id, registered_for)``): pass it to
+``bluegreen_lab.fidelity.HealthSource`` (``state(tg_arn, instance_id, registered_for)``): pass it to
 ``fidelity.install(health=dataplane)`` so DescribeTargetHealth tells what the load balancer sees.
 """
 

@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ToolchainError
+from bluegreen.errors import ToolchainError
 
 PROVIDER_VERSION = "3.39.0"
 PROVIDER_PLATFORM = "linux_amd64"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ToolchainError
+from bluegreen.errors import ToolchainError
 from .toolchain import LAB_CREDENTIAL, Toolchain, prepare_toolchain, write_provider_override
 
 LAB_REGION = "us-east-1"
@@ -33,12 +33,12 @@ _IGNORED = shutil.ignore_patterns(
 
 
 def install_fidelity(**options: Any) -> tuple[Any, bool]:
-    """Install the fidelity layer's corrections to moto (``bluegreen.lab.fidelity.install()``).
+    """Install the fidelity layer's corrections to moto (``bluegreen_lab.fidelity.install()``).
     Returns ``(handle, installed_here)``; ``(None, False)`` if the layer is not available.
     ``installed_here`` is false when something else (a test fixture) had installed it already."""
-    if importlib.util.find_spec("bluegreen.lab.fidelity") is None:
+    if importlib.util.find_spec("bluegreen_lab.fidelity") is None:
         return None, False
-    module = importlib.import_module("bluegreen.lab.fidelity")
+    module = importlib.import_module("bluegreen_lab.fidelity")
     install = getattr(module, "install", None)
     if not callable(install):
         return None, False

@@ -13,7 +13,7 @@ instance; HAProxy's own health checks then decide what DescribeTargetHealth repo
 With ``LabOptions(dataplane=True)``, ``lab.url`` is HAProxy's frontend; its servers follow every
 target group's registrations in the emulation (the lab has one: the example stack's), so another
 tool registering with that target group (the benchmarks' plain-Terraform configuration, run with
-``lab.terraform(dir)``) is served by the same HAProxy. ``bluegreen.lab.demo.TrafficWatch`` measures
+``lab.terraform(dir)``) is served by the same HAProxy. ``bluegreen_lab.demo.TrafficWatch`` measures
 load, served versions and API calls against it.
 """
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..app import App
-from ..config import Settings, load_settings
-from ..report import Reporter
+from bluegreen.app import App
+from bluegreen.config import Settings, load_settings
+from bluegreen.report import Reporter
 from .emulator import LAB_IMAGE_VERSION_TAG, LAB_REGION, Emulator, prepare_stack, register_lab_image
 from .toolchain import LAB_CREDENTIAL
 
@@ -215,8 +215,8 @@ class Lab:
 
     def deploy_initial(self, ami: str, *, size: int = 2, reporter: Reporter | None = None) -> App:
         """The first deployment: the stack with blue live at ``size``, then blue attached."""
-        from .. import commands, tfvars
-        from ..model import Color, ColorVars, TfVars
+        from bluegreen import commands, tfvars
+        from bluegreen.model import Color, ColorVars, TfVars
 
         assert self.stack_dir is not None
         vars_ = TfVars(Color.BLUE, {Color.BLUE: ColorVars(ami, size, "initial"), Color.GREEN: ColorVars(ami, 0, "")})
@@ -239,7 +239,7 @@ class Lab:
         """A ``TerraformRunner`` for another Terraform configuration (e.g. the benchmarks' plain
         pattern) wired to this lab exactly as the example stack is: the provider override pointing
         at the emulation, the offline mirror through the CLI configuration, the lab credentials."""
-        from ..terraform.runner import TerraformRunner
+        from bluegreen.terraform.runner import TerraformRunner
         from .toolchain import write_provider_override
 
         write_provider_override(Path(config_dir), self.emulator.endpoint_url)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..report import Reporter
+from bluegreen.report import Reporter
 from .lab import Lab, LabOptions
 from .load import LoadGenerator, RequestRecord, summarize
 from .timeline import text_summary, write_png
@@ -244,7 +244,7 @@ def _say(reporter: Reporter, text: str = "") -> None:
 
 
 def _print_status(app: Any, reporter: Reporter, title: str) -> None:
-    from .. import commands, views
+    from bluegreen import commands, views
 
     doc = views.status_document(commands.observe(app), app.settings.service.name, commands.in_flight(app))
     _say(reporter, f"\n$ bluegreen status    # {title}")
@@ -256,8 +256,8 @@ def run_demo(broken: bool, workdir: Path, reporter: Reporter) -> int:
     130: interrupted). Everything it starts is stopped on return, on error and on Ctrl-C."""
     workdir = Path(workdir).resolve()
     started = time.monotonic()
-    from ..errors import ReleaseInterrupted
-    from ..stop import RunStopped
+    from bluegreen.errors import ReleaseInterrupted
+    from bluegreen.stop import RunStopped
 
     try:
         return _run_demo(broken, workdir, reporter, started)
@@ -268,8 +268,8 @@ def run_demo(broken: bool, workdir: Path, reporter: Reporter) -> int:
 
 
 def _run_demo(broken: bool, workdir: Path, reporter: Reporter, started: float) -> int:
-    from .. import commands, views
-    from ..errors import RolledBackError
+    from bluegreen import commands, views
+    from bluegreen.errors import RolledBackError
 
     lab_dir = workdir / "lab"
     shutil.rmtree(lab_dir, ignore_errors=True)  # a previous run's Terraform state means nothing now
@@ -388,7 +388,7 @@ def _traffic_text(records: Iterable[RequestRecord], results: dict[str, Any]) -> 
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m bluegreen.lab.demo [--broken] [workdir]
+if __name__ == "__main__":  # python -m bluegreen_lab.demo [--broken] [workdir]
     args = [a for a in sys.argv[1:] if a != "--broken"]
     sys.exit(run_demo("--broken" in sys.argv, Path(args[0] if args else ".lab/demo"),
                       Reporter(service="web")))
