@@ -217,73 +217,44 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from bluegreen import commands
     from bluegreen.app import App
-    from bluegreen.aws.session import AwsClients
     from bluegreen.config import load_settings
+    from bluegreen.observe import AwsCallEvent, TerraformEvent
     from bluegreen.report import Reporter
-    from bluegreen.terraform.runner import TerraformRunner
     from bluegreen.waits import SystemClock
 
     rss_before = _maxrss_bytes(resource.RUSAGE_SELF)
 
-    # Terraform: time of every run, by subcommand.
+    reporter = Reporter(service=args.service)
+    meter = SleepMeter(SystemClock())
+    # As Lab.app: no jitter in the lab's fraction-of-a-second polls.
+    app = App(load_settings(Path(args.config)), reporter, clock=meter, poll_jitter=0.0)
+
+    # Terraform: time of every run, by subcommand (the runner's own start/end events).
     tf_runs: list[dict[str, Any]] = []
     tf_total = [0.0]
-    original_run = TerraformRunner.run
 
-    def timed_run(self: Any, argv: Sequence[str], **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            return original_run(self, argv, **kwargs)
-        finally:
-            spent = time.monotonic() - started
-            tf_total[0] += spent
-            tf_runs.append({"cmd": argv[0] if argv else "?", "seconds": round(spent, 3)})
+    def on_terraform(event: TerraformEvent) -> None:
+        if event.phase == "end" and event.seconds is not None:
+            tf_total[0] += event.seconds
+            tf_runs.append({"cmd": event.subcommand, "seconds": round(event.seconds, 3)})
 
-    TerraformRunner.run = timed_run  # type: ignore[method-assign]
+    app.terraform_events.add(on_terraform)
 
     # AWS calls: client-side seconds by operation (the counts come from app.clients.calls), and
     # how many records (instances, targets) the describes returned: the volume behind the time.
     aws_seconds: Counter[str] = Counter()
     records: Counter[str] = Counter()
     aws_total = [0.0]
-    original_make = AwsClients._make
 
-    def make(self: Any, service: str, config: Any) -> Any:
-        client = original_make(self, service, config)
-        starts: list[float] = []
+    def on_aws(event: AwsCallEvent) -> None:
+        aws_seconds[event.operation] += event.seconds
+        aws_total[0] += event.seconds
+        if event.response is not None:
+            records[event.operation] += count_records(event.operation, event.response)
 
-        def before(**_: Any) -> None:
-            starts.append(time.monotonic())
-
-        def after(model: Any, parsed: Any = None, **_: Any) -> None:
-            if starts:
-                spent = time.monotonic() - starts.pop()
-                aws_seconds[model.name] += spent
-                aws_total[0] += spent
-            if isinstance(parsed, dict):
-                records[model.name] += count_records(model.name, parsed)
-
-        client.meta.events.register("before-call.*.*", before, unique_id="bench-scale-before")
-        client.meta.events.register("after-call.*.*", after, unique_id="bench-scale-after")
-        client.meta.events.register("after-call-error.*.*", after, unique_id="bench-scale-after-error")
-        return client
-
-    AwsClients._make = make  # type: ignore[method-assign]
-
-    reporter = Reporter(service=args.service)
-    meter = SleepMeter(SystemClock())
-    app = App(load_settings(Path(args.config)), reporter, clock=meter)
-    original_waiter = app.waiter
-
-    def waiter(on_tick: Any = None) -> Any:  # as Lab.app: no jitter in the lab
-        w = original_waiter(on_tick)
-        w.jitter = 0.0
-        return w
-
-    app.waiter = waiter  # type: ignore[method-assign]
+    app.aws_events.add(on_aws)
 
     marks: list[dict[str, Any]] = []
-    original_step = reporter.step
 
     def mark(name: str) -> None:
         peak = current = None
@@ -295,11 +266,11 @@ def run_worker(args: argparse.Namespace) -> int:
                       "by_api": Counter(app.clients.calls) if "clients" in app.__dict__ else Counter(),
                       "calls": sum(app.clients.calls.values()) if "clients" in app.__dict__ else 0})
 
-    def step(name: str, reason: str, *, color: str | None = None) -> None:
-        mark(name)
-        original_step(name, reason, color=color)
+    def on_event(record: dict[str, Any]) -> None:
+        if record["event"] == "step":
+            mark(record["step"])
 
-    reporter.step = step  # type: ignore[method-assign]
+    reporter.subscribe(on_event)
 
     if args.tracemalloc:
         tracemalloc.start()
@@ -476,8 +447,8 @@ def run_host(args: argparse.Namespace) -> int:
 
 def _run_host(args: argparse.Namespace, spawner: Spawner) -> int:
     from bluegreen_lab.lab import Lab, LabOptions
+    from bluegreen.observe import TerraformEvent
     from bluegreen.report import Reporter
-    from bluegreen.terraform.runner import TerraformRunner
 
     size = args.size
     workdir = Path(args.workdir)
@@ -495,21 +466,16 @@ def _run_host(args: argparse.Namespace, spawner: Spawner) -> int:
         "instance_timeout_seconds", "healthy_timeout_seconds")}}
 
     tf_runs: list[dict[str, Any]] = []
-    original_run = TerraformRunner.run
 
-    def timed_run(self: Any, argv: Sequence[str], **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            return original_run(self, argv, **kwargs)
-        finally:
-            tf_runs.append({"cmd": argv[0] if argv else "?", "seconds": round(time.monotonic() - started, 3)})
-
-    TerraformRunner.run = timed_run  # type: ignore[method-assign]
+    def on_terraform(event: TerraformEvent) -> None:
+        if event.phase == "end" and event.seconds is not None:
+            tf_runs.append({"cmd": event.subcommand, "seconds": round(event.seconds, 3)})
 
     meter = MotoMeter()
     t_start = time.monotonic()
     with Lab(workdir, options) as lab:
         out["lab_start_s"] = round(time.monotonic() - t_start, 3)
+        lab.terraform_events.add(on_terraform)  # every runner of this lab: the deploy's Apps too
         remove = lab.fidelity.add_listener(meter.listener)
         meter.install_timer()
         try:
@@ -560,7 +526,6 @@ def _run_host(args: argparse.Namespace, spawner: Spawner) -> int:
         finally:
             meter.remove_timer()
             remove()
-    TerraformRunner.run = original_run  # type: ignore[method-assign]
     out["host_total_s"] = round(time.monotonic() - t_start, 3)
     Path(args.result).write_text(json.dumps(out, indent=2), encoding="utf-8")
     return 0

@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .hooks import HookRunner, Hooks
 from .journal import Journal
 from .model import TrafficKind
+from .observe import AwsCallEvent, Listeners, TerraformEvent
 from .ports import LoadBalancer
 from .report import Reporter
 from .stack import SCRATCH_DIR, Stack
@@ -116,14 +117,41 @@ def decide_location(state: StateSettings, backend: Backend, *, ci: bool, source:
 
 
 class App:
+    """The adapters of one command, built lazily from ``settings``.
+
+    Seams for an embedder (the lab, the benchmarks), all constructor arguments, so nothing needs
+    to patch the App or its adapters:
+
+    - ``clock``: the ``ports.Clock`` every wait polls and sleeps on (default: real time that a
+      stop request wakes);
+    - ``poll_jitter``: the waits' jitter fraction (``Waiter.jitter``; AWS asks real clients to
+      jitter their polls, the lab polls every fraction of a second and sets 0);
+    - ``terraform_events`` / ``aws_events``: listeners of every Terraform command and every AWS
+      call (``bluegreen.observe``), shared by whoever passes the same ``Listeners`` to several
+      Apps; both are also readable as attributes for ``.add(listener)``.
+
+    Progress events come from the reporter: ``reporter.subscribe(listener)``."""
+
     def __init__(
-        self, settings: Settings, reporter: Reporter, *, clock: Any = None, stop: StopToken | None = None
+        self,
+        settings: Settings,
+        reporter: Reporter,
+        *,
+        clock: Any = None,
+        stop: StopToken | None = None,
+        poll_jitter: float | None = None,
+        terraform_events: Listeners[TerraformEvent] | None = None,
+        aws_events: Listeners[AwsCallEvent] | None = None,
     ) -> None:
         self.settings = settings
         self.reporter = reporter
         # One token for everything this run does: waits and Terraform runs are its safe points.
         self.stop = stop if stop is not None else StopToken()
         self.clock = clock or SystemClock(self.stop)
+        self.poll_jitter = poll_jitter
+        self.terraform_events: Listeners[TerraformEvent] = (
+            terraform_events if terraform_events is not None else Listeners())
+        self.aws_events: Listeners[AwsCallEvent] = aws_events if aws_events is not None else Listeners()
         if not settings.terraform.dir.is_dir():
             where = f"{settings.source}: terraform.dir" if settings.source else "terraform.dir"
             raise ConfigError(
@@ -133,7 +161,7 @@ class App:
 
     @cached_property
     def clients(self) -> AwsClients:
-        clients = AwsClients.from_settings(self.settings)
+        clients = AwsClients.from_settings(self.settings, events=self.aws_events)
         # One call without retries: missing credentials or an unreachable endpoint fail in a
         # second with what to do, instead of after half a minute of retries on the first real call.
         clients.preflight()
@@ -152,6 +180,7 @@ class App:
             stop=self.stop,
             stop_grace=timeouts.terraform_interrupt_seconds,
             apply_timeout=timeouts.terraform_apply_seconds or None,
+            events=self.terraform_events,
         )
         runner.ensure_ready()
         return runner
@@ -225,10 +254,12 @@ class App:
                      runner=HookRunner(stop=self.stop))
 
     def waiter(self, on_tick=None) -> Waiter:
+        jitter = {} if self.poll_jitter is None else {"jitter": self.poll_jitter}
         return Waiter(
             clock=self.clock,
             reporter=self.reporter,
             poll_seconds=self.settings.timeouts.poll_seconds,
             on_tick=on_tick,
             stop=self.stop,
+            **jitter,
         )

@@ -15,6 +15,8 @@ from typing import Any, Callable, TextIO
 
 from rich.console import Console
 
+from .observe import Listeners
+
 _STYLES = {"info": "", "ok": "green", "warn": "yellow", "error": "bold red", "step": "bold"}
 
 
@@ -29,6 +31,14 @@ class Reporter:
     def __post_init__(self) -> None:
         self._start = self.clock()
         self.events: list[dict[str, Any]] = []  # kept for the final summary and for tests
+        self._subscribers: Listeners[dict[str, Any]] = Listeners()
+
+    def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call ``listener`` with every event from now on (the record ``--json`` prints: ``event``,
+        ``service``, ``elapsed`` and its fields; a release's steps are ``{"event": "step", "step":
+        "attach-new", ...}``), after it was recorded. Returns the function that unsubscribes.
+        The seam the lab and benchmarks use to mark phases; see ``bluegreen.observe``."""
+        return self._subscribers.add(listener)
 
     def elapsed(self) -> float:
         return self.clock() - self._start
@@ -48,6 +58,7 @@ class Reporter:
         if self.json_stream is not None:
             self.json_stream.write(json.dumps(record, default=str) + "\n")
             self.json_stream.flush()
+        self._subscribers.emit(record)
 
     def info(self, message: str, *, color: str | None = None, **fields: Any) -> None:
         self._line("info", message, color)

@@ -9,10 +9,11 @@ are the failures a first-time user meets.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import boto3
@@ -20,6 +21,7 @@ import botocore.exceptions as bce
 from botocore.config import Config
 
 from ..errors import AwsError
+from ..observe import AwsCallEvent, Listeners
 
 NO_CREDENTIALS_HINT = (
     "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
@@ -144,12 +146,65 @@ def count_calls(client: Any, counter: Counter[str]) -> None:
     client.meta.events.register("before-call.*.*", _count, unique_id=f"bluegreen-count-{id(counter)}")
 
 
-class AwsClients:
-    """A boto3 session and one client per service, all counting into :attr:`calls`."""
+_STARTED = "bluegreen_started"  # our key in botocore's per-call request context
 
-    def __init__(self, settings: ClientSettings, *, session: boto3.session.Session | None = None) -> None:
+
+def observe_calls(client: Any, service: str, events: Listeners[AwsCallEvent],
+                  clock: Callable[[], float] = time.monotonic) -> None:
+    """Emit an ``AwsCallEvent`` on ``events`` for every API call ``client`` makes.
+
+    botocore emits ``before-call`` once per call and then either ``after-call`` (any HTTP answer,
+    errors included: a ``ClientError`` is raised after it) or ``after-call-error`` (no answer:
+    connection refused, a read timeout), in the calling thread and after its retries. The start
+    time travels in that call's own request context, so concurrent calls (the lease heartbeat's
+    thread) never mix their timings. The before handler must return ``None``: anything else
+    would become the call's response."""
+
+    def before(context: dict[str, Any], **_: Any) -> None:
+        context[_STARTED] = clock()
+
+    def spent(context: dict[str, Any]) -> float:
+        started = context.get(_STARTED)
+        return clock() - started if isinstance(started, (int, float)) else 0.0
+
+    def after(model: Any, context: dict[str, Any], http_response: Any = None, parsed: Any = None,
+              **_: Any) -> None:
+        status = getattr(http_response, "status_code", None)
+        error = None
+        if status is not None and status >= 300:
+            error = (parsed or {}).get("Error", {}).get("Code") or f"HTTP {status}"
+        events.emit(AwsCallEvent(service, model.name, spent(context), error, status,
+                                 parsed if isinstance(parsed, dict) else None))
+
+    def failed(event_name: str = "", context: dict[str, Any] | None = None, exception: Any = None,
+               **_: Any) -> None:
+        # after-call-error carries no model: its event name ends with the operation.
+        operation = event_name.rsplit(".", 1)[-1] if event_name else "?"
+        events.emit(AwsCallEvent(service, operation, spent(context or {}), type(exception).__name__))
+
+    unique = f"bluegreen-observe-{id(events)}"
+    client.meta.events.register("before-call.*.*", before, unique_id=f"{unique}-before")
+    client.meta.events.register("after-call.*.*", after, unique_id=f"{unique}-after")
+    client.meta.events.register("after-call-error.*.*", failed, unique_id=f"{unique}-error")
+
+
+class AwsClients:
+    """A boto3 session and one client per service, all counting into :attr:`calls` and
+    reporting every call to :attr:`events` (the seam the lab and benchmarks subscribe to:
+    ``clients.events.add(listener)``, see ``bluegreen.observe``)."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        session: boto3.session.Session | None = None,
+        events: Listeners[AwsCallEvent] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.calls: Counter[str] = Counter()
+        self.events: Listeners[AwsCallEvent] = events if events is not None else Listeners()
+        self._clock = clock
         self._clients: dict[str, Any] = {}
         try:
             self._session = session or boto3.session.Session(
@@ -159,14 +214,15 @@ class AwsClients:
             raise translate(error, "open an AWS session") from error
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "AwsClients":
+    def from_settings(cls, settings: Any, *, events: Listeners[AwsCallEvent] | None = None) -> "AwsClients":
         """From ``config.Settings``: region from ``[service]``, profile and endpoint from ``[aws]``."""
         return cls(
             ClientSettings(
                 region=settings.service.region,
                 profile=settings.aws.profile or None,
                 endpoint_url=settings.aws.endpoint_url or None,
-            )
+            ),
+            events=events,
         )
 
     @property
@@ -196,6 +252,7 @@ class AwsClients:
         except bce.BotoCoreError as error:
             raise translate(error, f"create the {service} client") from error
         count_calls(client, self.calls)
+        observe_calls(client, service, self.events, self._clock)
         return client
 
     def preflight(self) -> dict[str, str]:

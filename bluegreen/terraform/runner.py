@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from ..errors import TerraformError
 from ..model import StackOutputs
+from ..observe import Listeners, TerraformEvent
 from ..stop import Interrupted, StopToken
 from . import argv as tfargv
 from .outputs import parse_outputs
@@ -585,7 +586,12 @@ class TerraformRunner:
     Every command is a safe point of the run's ``StopToken``: a stop requested while Terraform
     runs is forwarded as one SIGINT, Terraform gets ``stop_grace`` seconds to stop cleanly (it
     saves its state and releases its lock), then it and its providers are killed; the token's
-    reason is raised either way. A second signal kills at once."""
+    reason is raised either way. A second signal kills at once.
+
+    Seams (no patching needed): ``events`` hears every command start and end
+    (``observe.TerraformEvent``: argv, duration, exit code, error), and ``backend`` replaces how
+    a command is started (``_Backend``: tests put a fake Terraform there; by default it follows
+    ``binary``)."""
 
     def __init__(
         self,
@@ -603,9 +609,12 @@ class TerraformRunner:
         stop: StopToken | None = None,
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = 0.25,
+        backend: _Backend | None = None,
+        events: Listeners[TerraformEvent] | None = None,
     ) -> None:
         self.stack_dir = Path(stack_dir).resolve()
-        self.backend = select_backend(binary)
+        self.backend: _Backend = backend if backend is not None else select_backend(binary)
+        self.events: Listeners[TerraformEvent] = events if events is not None else Listeners()
         self.env = {**BASE_ENV, **(env or {})}
         self.lock_timeout = lock_timeout
         self.plugin_dirs = tuple(plugin_dirs)
@@ -699,10 +708,27 @@ class TerraformRunner:
         ``ok`` or past the time limit (``timeout``, else ``apply_timeout`` for ``apply``, else
         the runner's); the stop token's ``RunStopped`` once a requested stop has ended Terraform
         (cleanly, or killed after ``stop_grace``)."""
+        self.stop.check()  # stopped before it started: do not start Terraform at all
+        argv = tuple(argv)
+        self.events.emit(TerraformEvent("start", argv, self.stack_dir))
+        started = self.clock()
+        outcome: dict[str, int] = {}
+        error: str | None = None
+        try:
+            return self._run(argv, ok, timeout, started, outcome)
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.events.emit(TerraformEvent("end", argv, self.stack_dir, seconds=self.clock() - started,
+                                            returncode=outcome.get("returncode"), error=error))
+
+    def _run(
+        self, argv: tuple[str, ...], ok: Sequence[int], timeout: float | None, started: float,
+        outcome: dict[str, int],
+    ) -> CommandResult:
         subcommand = argv[0] if argv else "?"
         limit, limit_name = self._limit(subcommand, timeout)
-        self.stop.check()  # stopped before it started: do not start Terraform at all
-        started = self.clock()
         running = self.backend.start(argv, self.stack_dir, self.env)
         progress = Progress()
         why: str | None = None  # "stop" or "limit": why SIGINT was forwarded
@@ -768,7 +794,8 @@ class TerraformRunner:
         ended = self.clock() - started
         progress.feed(running.new_output(), ended)
         code, stdout, stderr = running.result()
-        result = CommandResult(tuple(argv), code, stdout, stderr, ended)
+        outcome["returncode"] = code
+        result = CommandResult(argv, code, stdout, stderr, ended)
         if self.stop.stopped and (interrupted_at is not None or killed or code not in ok):
             # Stopped (or failed while a stop was pending): never a TerraformError, which the
             # executor would answer with an undo.

@@ -27,6 +27,7 @@ from typing import Any
 
 from bluegreen.app import App
 from bluegreen.config import Settings, load_settings
+from bluegreen.observe import AwsCallEvent, Listeners, TerraformEvent
 from bluegreen.report import Reporter
 from .emulator import LAB_IMAGE_VERSION_TAG, LAB_REGION, Emulator, prepare_stack, register_lab_image
 from .toolchain import LAB_CREDENTIAL
@@ -89,6 +90,10 @@ class Lab:
         self._saved_env: dict[str, str | None] = {}
         self._saved_fidelity: tuple[Any, Any] | None = None
         self._tf_env: dict[str, str] = {}
+        # Every App this lab makes (and every `lab.terraform(dir)` runner) reports to these, so a
+        # benchmark or a test subscribes once for the lab's whole life (bluegreen.observe).
+        self.terraform_events: Listeners[TerraformEvent] = Listeners()
+        self.aws_events: Listeners[AwsCallEvent] = Listeners()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -190,17 +195,9 @@ class Lab:
 
     def app(self, reporter: Reporter | None = None, settings: Settings | None = None) -> App:
         reporter = reporter or Reporter(service=self.options.service)
-        app = App(settings or self.settings(), reporter)
         # Waits in the lab poll every fraction of a second: jitter would only add noise.
-        original = app.waiter
-
-        def waiter(on_tick=None):
-            w = original(on_tick)
-            w.jitter = 0.0
-            return w
-
-        app.waiter = waiter  # type: ignore[method-assign]
-        return app
+        return App(settings or self.settings(), reporter, poll_jitter=0.0,
+                   terraform_events=self.terraform_events, aws_events=self.aws_events)
 
     def client(self, service: str) -> Any:
         return self.emulator.client(service)
@@ -243,7 +240,7 @@ class Lab:
         from .toolchain import write_provider_override
 
         write_provider_override(Path(config_dir), self.emulator.endpoint_url)
-        return TerraformRunner(config_dir, env=dict(self._tf_env), timeout=900)
+        return TerraformRunner(config_dir, env=dict(self._tf_env), timeout=900, events=self.terraform_events)
 
     # -- data plane --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from moto import mock_aws
 from bluegreen.aws.autoscaling import AutoScalingAdapter
 from bluegreen.aws.session import AwsClients, ClientSettings, aws_call, chunks, translate
 from bluegreen.errors import AwsError, ExitCode
+from bluegreen.observe import AwsCallEvent, Listeners
 
 REGION = "us-east-1"
 CREDENTIAL_ENV = (
@@ -159,3 +160,70 @@ def test_counter_shared(fake_credentials):
         clients.client("ec2").describe_vpcs()
         clients.client("autoscaling").describe_auto_scaling_groups()
         assert clients.calls == Counter({"DescribeVpcs": 1, "DescribeAutoScalingGroups": 1})
+
+
+# -- the events seam (bluegreen.observe): every API call, for the lab and the benchmarks ----------
+
+
+class Ticks:
+    """A clock that moves one second per reading: durations are exact, no sleeping."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def test_events_report_each_call_with_its_service_duration_and_response(fake_credentials):
+    with mock_aws():
+        seen: list[AwsCallEvent] = []
+        clients = AwsClients(ClientSettings(region=REGION), clock=Ticks())
+        clients.events.add(seen.append)
+        clients.preflight()
+        clients.client("autoscaling").describe_auto_scaling_groups()
+        assert [(e.service, e.operation, e.ok, e.status) for e in seen] == [
+            ("sts", "GetCallerIdentity", True, 200), ("autoscaling", "DescribeAutoScalingGroups", True, 200)]
+        assert [e.seconds for e in seen] == [1.0, 1.0]  # before-call to after-call: one tick
+        assert seen[1].response is not None and seen[1].response["AutoScalingGroups"] == []
+        assert len(seen) == sum(clients.calls.values())  # one event per counted call
+
+
+def test_an_aws_error_is_reported_with_its_code_before_it_is_raised(fake_credentials):
+    with mock_aws():
+        seen: list[AwsCallEvent] = []
+        clients = AwsClients(ClientSettings(region=REGION), events=Listeners())
+        clients.events.add(seen.append)
+        with pytest.raises(AwsError) as caught:
+            AutoScalingAdapter.from_clients(clients).set_min_size("no-such-group", 0)
+        (event,) = seen
+        assert event.operation == "UpdateAutoScalingGroup" and not event.ok
+        assert event.error == caught.value.code == "ValidationError" and event.status == 400
+
+
+def test_an_unreachable_endpoint_is_reported_without_a_response(fake_credentials):
+    seen: list[AwsCallEvent] = []
+    clients = AwsClients(ClientSettings(region=REGION, endpoint_url="http://127.0.0.1:9", max_attempts=0))
+    clients.events.add(seen.append)
+    with pytest.raises(AwsError):
+        AutoScalingAdapter.from_clients(clients).set_min_size("web-blue", 0)
+    (event,) = seen
+    assert (event.service, event.operation, event.status, event.response) == (
+        "autoscaling", "UpdateAutoScalingGroup", None, None)
+    assert event.error == "EndpointConnectionError"
+
+
+def test_shared_listeners_hear_the_clients_of_every_app(fake_credentials, tmp_path):
+    from bluegreen.app import App
+    from bluegreen.config import Settings
+    from bluegreen.report import Reporter
+
+    with mock_aws():
+        shared: Listeners[AwsCallEvent] = Listeners()
+        seen: list[AwsCallEvent] = []
+        shared.add(seen.append)
+        settings = Settings().replace("terraform", dir=tmp_path)
+        for _ in range(2):
+            App(settings, Reporter(service="web", quiet=True), aws_events=shared).clients  # preflight: one call
+        assert [e.operation for e in seen] == ["GetCallerIdentity", "GetCallerIdentity"]

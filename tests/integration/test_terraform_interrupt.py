@@ -107,9 +107,9 @@ def pids():
 def make_runner(tmp_path: Path, fake: Path, backend: str, mode: str, **kwargs) -> tuple[TerraformRunner, list[str], Path]:
     said: list[str] = []
     pids = tmp_path / f"pids-{time.monotonic_ns()}"
+    chosen = ExternalBackend(str(fake)) if backend == "external" else EmbeddedBackend(worker=[sys.executable, str(fake)])
     tf = TerraformRunner(tmp_path, env={"FAKE_TF_ON_SIGINT": mode, "FAKE_TF_PIDS": str(pids)},
-                         heartbeat=said.append, **kwargs)
-    tf.backend = ExternalBackend(str(fake)) if backend == "external" else EmbeddedBackend(worker=[sys.executable, str(fake)])
+                         heartbeat=said.append, backend=chosen, **kwargs)
     return tf, said, pids
 
 

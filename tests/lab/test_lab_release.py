@@ -18,6 +18,7 @@ from bluegreen_lab.demo import TrafficWatch, rollback_metrics, switch_metrics
 from bluegreen_lab.emulator import LAB_IMAGE_VERSION_TAG
 from bluegreen_lab.lab import Lab, LabOptions
 from bluegreen.model import Color
+from bluegreen.observe import AwsCallEvent, TerraformEvent
 from bluegreen.report import Reporter
 from lab_support import assert_all_gone
 
@@ -42,8 +43,8 @@ def _served_version(lab: Lab) -> str:
     return {t["Key"]: t["Value"] for t in tags}[LAB_IMAGE_VERSION_TAG]
 
 
-def _release(lab: Lab, watch: TrafficWatch, ami: str, name: str):
-    app = lab.app(Reporter(service="web", quiet=True))
+def _release(lab: Lab, watch: TrafficWatch, ami: str, name: str, reporter: Reporter | None = None):
+    app = lab.app(reporter or Reporter(service="web", quiet=True))
     error = None
     watch.settle(1.5)
     with watch.measure(name) as window:
@@ -62,9 +63,29 @@ def _live(lab: Lab) -> Color | None:
 def test_release_under_load_has_zero_failed_requests(lab):
     live_before, old = _live(lab), _served_version(lab)
     new = lab.bake("lab-good")
-    with TrafficWatch(lab, rate_per_s=RATE) as watch:
-        window, error = _release(lab, watch, new, f"release {old}->lab-good")
+    # The product's seams (bluegreen.observe), as the benchmarks use them: nothing patched.
+    terraform: list[TerraformEvent] = []
+    aws: list[AwsCallEvent] = []
+    steps: list[str] = []
+    reporter = Reporter(service="web", quiet=True)
+    reporter.subscribe(lambda record: steps.append(record["step"]) if record["event"] == "step" else None)
+    removes = [lab.terraform_events.add(terraform.append), lab.aws_events.add(aws.append)]
+    try:
+        with TrafficWatch(lab, rate_per_s=RATE) as watch:
+            window, error = _release(lab, watch, new, f"release {old}->lab-good", reporter)
+    finally:
+        for remove in removes:
+            remove()
     assert error is None
+    ended = {e.subcommand: e for e in terraform if e.phase == "end"}
+    assert ended["apply"].returncode == 0 and ended["apply"].seconds > 0, terraform
+    assert ended["plan"].returncode in (0, 2) and ended["plan"].error is None
+    assert [e.phase for e in terraform].count("start") == [e.phase for e in terraform].count("end")
+    ops = [e.operation for e in aws]
+    assert "EnterStandby" in ops and "AttachLoadBalancerTargetGroups" in ops, ops
+    assert all(e.ok for e in aws if e.operation == "EnterStandby")
+    assert {"attach-new", "detach-old"} <= set(steps), steps
+    assert steps.index("attach-new") < steps.index("detach-old")
     m = switch_metrics(watch, window, old, "lab-good")
     everything = watch.records
     failed = [r for r in everything if not r.ok]

@@ -40,3 +40,9 @@ def test_apply_bound_of_zero_is_unbounded_and_a_default_token_exists(monkeypatch
     app = App(settings.replace("timeouts", terraform_apply_seconds=0, terraform_interrupt_seconds=5), reporter())
     assert isinstance(app.stop, StopToken)
     assert (app.terraform.apply_timeout, app.terraform.stop_grace) == (None, 5)
+
+
+def test_the_runner_reports_to_the_apps_terraform_listeners(monkeypatch, settings):
+    monkeypatch.setattr(TerraformRunner, "ensure_ready", lambda self: None)  # no Terraform in a unit test
+    app = App(settings, reporter())
+    assert app.terraform.events is app.terraform_events

@@ -186,19 +186,24 @@ def test_a_stop_request_mid_apply_stops_terraform_cleanly_through_run(tmp_path: 
     (tmp_path / "main.tf").write_text(SLOW_STACK)
     token = StopToken()
     said: list[str] = []
-    tf = TerraformRunner(tmp_path, binary=binary, env=cli_env, stop=token, stop_grace=20, heartbeat=said.append,
-                         heartbeat_interval=0.5)
-    tf.ensure_ready()
-    backend_start = tf.backend.start
     started: list = []
     seen: list[list[int]] = []
 
-    def start(*args):
-        running = backend_start(*args)
-        started.append(running)
-        return running
+    class Recording:
+        """The real backend, keeping each started command (for its process group id)."""
 
-    tf.backend.start = start  # type: ignore[method-assign]
+        def __init__(self, inner) -> None:
+            self.inner, self.label = inner, inner.label
+
+        def start(self, *args):
+            running = self.inner.start(*args)
+            started.append(running)
+            return running
+
+    tf = TerraformRunner(tmp_path, env=cli_env, stop=token, stop_grace=20, heartbeat=said.append,
+                         heartbeat_interval=0.5, backend=Recording(select_backend(binary)))
+    tf.ensure_ready()
+    started.clear()  # `version` and `init`: the apply is the command watched
 
     def stop_once_running():
         time.sleep(2.0)  # the local-exec provisioner (a `sleep 30` child) is running by now

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bluegreen.errors import ExitCode, TerraformError
+from bluegreen.observe import TerraformEvent
 from bluegreen.stop import Interrupted, LeaseLost, StopToken
 from bluegreen.terraform.runner import (
     Progress,
@@ -101,7 +102,6 @@ class FakeTerraform:
 
 def runner_with(tmp_path: Path, fake: FakeTerraform, clock: Clock, **kwargs) -> tuple[TerraformRunner, list[str]]:
     said: list[str] = []
-    tf = TerraformRunner(tmp_path, heartbeat=said.append, clock=clock, **kwargs)
     started: list[list[str]] = []
 
     class Backend:
@@ -111,7 +111,7 @@ def runner_with(tmp_path: Path, fake: FakeTerraform, clock: Clock, **kwargs) -> 
             started.append(list(argv))
             return fake
 
-    tf.backend = Backend()
+    tf = TerraformRunner(tmp_path, heartbeat=said.append, clock=clock, backend=Backend(), **kwargs)
     tf.started = started  # type: ignore[attr-defined]
     return tf, said
 
@@ -180,9 +180,12 @@ def test_a_stop_requested_before_the_command_does_not_start_terraform(tmp_path):
     token.request(Interrupted("interrupted by SIGINT"))
     fake = FakeTerraform(clock, finish_at=1)
     tf, _ = runner_with(tmp_path, fake, clock, stop=token)
+    seen: list[TerraformEvent] = []
+    tf.events.add(seen.append)
     with pytest.raises(Interrupted):
         tf.run(["apply", "x.tfplan"])
     assert tf.started == [] and fake.calls == []  # type: ignore[attr-defined]
+    assert seen == []  # Terraform never started: no start event, no end event
 
 
 def test_a_stop_as_terraform_succeeds_returns_the_result(tmp_path):
@@ -349,3 +352,45 @@ def test_human_diagnostics_keep_file_and_line():
     assert first_error_line("", PLAIN) == (
         'Unsupported argument: An argument named "desired" is not expected here. (on main.tf line 12)'
     )
+
+
+# -- the events seam (bluegreen.observe): what the lab and the benchmarks time Terraform with ------
+
+
+def test_events_report_start_and_end_with_duration_and_exit_code(tmp_path):
+    clock = Clock()
+    fake = FakeTerraform(clock, finish_at=7, code=2)
+    tf, _ = runner_with(tmp_path, fake, clock)
+    seen: list[TerraformEvent] = []
+    tf.events.add(seen.append)
+    assert tf.run(["plan", "-out", "x.tfplan"], ok=(0, 2)).returncode == 2
+    start, end = seen
+    assert (start.phase, start.argv, start.subcommand, start.seconds) == ("start", ("plan", "-out", "x.tfplan"), "plan", None)
+    assert (end.phase, end.returncode, end.error) == ("end", 2, None)
+    assert 7 <= end.seconds <= 7.5  # on the runner's (virtual) clock
+    assert start.stack_dir == end.stack_dir == tmp_path.resolve()
+
+
+def test_the_end_event_of_a_failed_command_carries_its_exit_code_and_error(tmp_path):
+    clock = Clock()
+    fake = FakeTerraform(clock, finish_at=1, code=1)
+    tf, _ = runner_with(tmp_path, fake, clock)
+    seen: list[TerraformEvent] = []
+    tf.events.add(seen.append)
+    with pytest.raises(TerraformError):
+        tf.run(["apply", "x.tfplan"])
+    end = seen[-1]
+    assert (end.phase, end.returncode) == ("end", 1)
+    assert end.error is not None and end.error.startswith("TerraformError: terraform apply failed")
+
+
+def test_the_end_event_of_a_stopped_command_names_the_stop(tmp_path):
+    clock, token = Clock(), StopToken()
+    fake = FakeTerraform(clock, hooks={10: stop_at(token)}, stop_after=4)
+    tf, _ = runner_with(tmp_path, fake, clock, stop=token, stop_grace=60)
+    seen: list[TerraformEvent] = []
+    tf.events.add(seen.append)
+    with pytest.raises(Interrupted):
+        tf.run(["apply", "x.tfplan"])
+    assert [e.phase for e in seen] == ["start", "end"]
+    assert seen[1].returncode == 1 and seen[1].error == "Interrupted: interrupted by SIGTERM (resume or abort)"
