@@ -10,7 +10,7 @@ import threading
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Iterable, Optional
 
 import typer
 
@@ -399,21 +399,28 @@ PLUGIN_GROUP = "bluegreen.commands"
 LAB_COMMANDS = ("demo", "rehearse")
 
 
-def _register_plugins() -> None:
-    from importlib.metadata import entry_points
+def register_plugins(target: typer.Typer, entries: Iterable[Any] | None = None) -> None:
+    """Add the commands of every ``bluegreen.commands`` entry point to ``target``; without the
+    lab's (``lab``), its commands say in one line how to install it.
 
+    ``entries`` is the seam for the lookup (objects with ``name`` and ``load()``, as
+    ``importlib.metadata`` returns them); ``None`` reads the installed distributions."""
+    if entries is None:
+        from importlib.metadata import entry_points
+
+        entries = entry_points(group=PLUGIN_GROUP)
     registered = False
-    for entry in entry_points(group=PLUGIN_GROUP):
-        entry.load()(app)
+    for entry in entries:
+        entry.load()(target)
         registered = registered or entry.name == "lab"
     if not registered:
         for name in LAB_COMMANDS:
-            _register_missing_lab(name)
+            _register_missing_lab(target, name)
 
 
-def _register_missing_lab(name: str) -> None:
-    @app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-                 help="(needs the lab: pip install -e ./lab, or run `make demo`)")
+def _register_missing_lab(target: typer.Typer, name: str) -> None:
+    @target.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                    help="(needs the lab: pip install -e ./lab, or run `make demo`)")
     def missing() -> None:
         typer.echo(f"error: `bluegreen {name}` needs the lab, which is not installed: "
                    "run `make demo` from the repository, or `pip install -e ./lab`", err=True)
@@ -421,5 +428,5 @@ def _register_missing_lab(name: str) -> None:
 
 
 def main() -> None:
-    _register_plugins()
+    register_plugins(app)
     app()
