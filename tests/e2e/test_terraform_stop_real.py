@@ -20,6 +20,7 @@ from bluegreen import commands
 from bluegreen.model import ColorVars
 from bluegreen.report import Reporter
 from bluegreen.stop import Interrupted, StopToken
+from bluegreen.terraform.runner import TerraformRunner
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,17 @@ class StopAtFirstResource:
         return getattr(self._running, name)
 
 
+class StopAtFirstResourceBackend:
+    """The real backend, each command it starts wrapped in ``StopAtFirstResource``."""
+
+    def __init__(self, inner, token: StopToken, seen: dict) -> None:
+        self.inner, self.label = inner, inner.label
+        self._token, self._seen = token, seen
+
+    def start(self, *args):
+        return StopAtFirstResource(self.inner.start(*args), self._token, self._seen)
+
+
 def test_a_stop_mid_apply_leaves_terraform_consistent_and_no_process_behind(alb_lab):
     app = alb_lab.app(Reporter(service="web", quiet=True))
     situation = commands.observe(app)
@@ -86,14 +98,17 @@ def test_a_stop_mid_apply_leaves_terraform_consistent_and_no_process_behind(alb_
     preview = app.stack.preview(new_vars, idle, "stop-test")
     assert preview.ok and preview.summary.has_changes
 
-    runner = app.terraform
+    # The App's runner, as a second runner on the same stack with its own stop token and
+    # heartbeat, and its backend wrapped (TerraformRunner's backend seam): nothing of the App's
+    # is rewired.
+    tf = app.terraform
     token = StopToken()
     said: list[str] = []
-    runner.stop, runner.heartbeat, runner.stop_grace = token, said.append, 60
     seen: dict = {}
+    runner = TerraformRunner(tf.stack_dir, env=dict(tf.env), lock_timeout=tf.lock_timeout,
+                             plugin_dirs=tf.plugin_dirs, heartbeat=said.append, stop=token, stop_grace=60,
+                             backend=StopAtFirstResourceBackend(tf.backend, token, seen))
     alb_lab.fidelity.inject("CreateLaunchTemplateVersion", "Throttling", times=4)
-    start = runner.backend.start
-    runner.backend.start = lambda *a: StopAtFirstResource(start(*a), token, seen)  # type: ignore[method-assign]
     try:
         with pytest.raises(Interrupted):
             runner.apply_plan(preview.plan_file)
@@ -107,8 +122,6 @@ def test_a_stop_mid_apply_leaves_terraform_consistent_and_no_process_behind(alb_
         print(f"\nstop mid-apply: Terraform stopped cleanly {stopped_in:.1f}s after the request; group was {names}")
     finally:
         alb_lab.fidelity.clear_faults()
-        runner.backend.start = start  # type: ignore[method-assign]
-        runner.stop = StopToken()
 
     # No lock left behind: plan and apply at once put the idle color back as committed.
     restored = app.stack.restore(committed, idle, "stop-restore")

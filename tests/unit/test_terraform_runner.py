@@ -222,5 +222,5 @@ def test_a_stop_request_mid_apply_stops_terraform_cleanly_through_run(tmp_path: 
     assert any(line.startswith("apply: terraform_data.slow still creating (") for line in said), said
     state = json.loads((tmp_path / "terraform.tfstate").read_text())
     assert [r["name"] for r in state["resources"]] == ["slow"]  # saved as tainted on the way out
-    tf.stop = StopToken()
-    tf.run(["plan", "-input=false", "-lock-timeout=0s", "-json"], ok=(0, 2))  # not locked
+    after = TerraformRunner(tmp_path, binary=binary, env=cli_env)  # the next command, as a new run would
+    after.run(["plan", "-input=false", "-lock-timeout=0s", "-json"], ok=(0, 2))  # not locked
