@@ -278,6 +278,23 @@ class RehearsalLab(Lab):
         # The user's stack may tag nothing: serve the instances of its two groups.
         return instance_tags.get("aws:autoscaling:groupName") in self.group_names
 
+    def _desired_state(self) -> dict[str, Any]:
+        """The lab's desired state (target groups' registrations) plus the classic ELBs'
+        registered instances: the data plane then serves a classic-ELB stack too. A deregistered
+        instance's server is removed gracefully (no new requests, in-flight ones finish), which
+        is what connection draining does."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.elb.models import elb_backends
+
+        state = super()._desired_state()
+        with self.fidelity.lock:
+            elbs = list(elb_backends[DEFAULT_ACCOUNT_ID][LAB_REGION].load_balancers.values())
+            for elb in elbs:
+                for instance_id in list(elb.instance_ids):
+                    if instance_id in state["instances"]:
+                        state["targets"].setdefault(instance_id, "registered")
+        return state
+
     def write_config(self, stack_dir: Path, service: str, patterns: Sequence[str], tfvars: str) -> None:
         self.stack_dir = stack_dir
         self._write_config(self.mirror)  # type: ignore[arg-type]
