@@ -212,6 +212,27 @@ def declares_backend(stack: Path) -> bool:
     return False
 
 
+def tfvars_names(stack: Path) -> set[str]:
+    """Variables the stack's own ``terraform.tfvars(.json)`` / ``*.auto.tfvars(.json)`` set:
+    Terraform reads those files in the copy too, so they are not missing."""
+    import re
+
+    names: set[str] = set()
+    for path in sorted(stack.glob("*.tfvars*")):
+        if not (path.name.startswith("terraform.tfvars") or ".auto.tfvars" in path.name):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if path.name.endswith(".json"):
+            try:
+                document = json.loads(text)
+            except ValueError:
+                continue
+            names.update(document if isinstance(document, dict) else {})
+        else:
+            names.update(re.findall(r"(?m)^[ \t]*([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=", text))
+    return names
+
+
 def root_variables(stack: Path) -> tuple[list[str], list[str]]:
     """``(required, declared)`` root variable names (required: no default)."""
     from bluegreen.terraform import hcl
@@ -357,6 +378,7 @@ class Rehearsal:
         v1 = register_lab_image(lab.client("ec2"), f"{service}-v1-{time.time_ns()}", "v1")
         values, missing = variable_values(required, declared, self.variables, network=network, ami=v1,
                                           service=service)
+        missing = [name for name in missing if name not in tfvars_names(stack_dir)]
         if missing:
             raise ConfigError(
                 f"{stack}: variable {missing[0]!r} has no default and the lab has no value for it; "

@@ -115,3 +115,10 @@ def test_the_example_layouts_declare_what_bluegreen_writes():
     for layout in ("web", "foreach", "plain"):
         _, declared = rehearse.root_variables(REPO / "terraform" / "examples" / layout)
         assert set(rehearse.OWNED_VARIABLES) <= set(declared), layout
+
+
+def test_variables_the_stacks_own_tfvars_files_set_are_not_missing(tmp_path):
+    (tmp_path / "terraform.tfvars.json").write_text('{"vpc_name": "x", "service_name": "y"}')
+    (tmp_path / "prod.auto.tfvars").write_text('ssh_key = "k"\n# other = 1\n')
+    (tmp_path / "ignored.tfvars").write_text('db_password = "p"\n')  # only read with -var-file
+    assert rehearse.tfvars_names(tmp_path) == {"vpc_name", "service_name", "ssh_key"}
