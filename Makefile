@@ -8,7 +8,7 @@ CONFIG ?= bluegreen.toml
 # The saved plan `make plan` writes and `make release` applies (gitignored).
 PLAN ?= .bluegreen-release.plan
 
-.PHONY: demo test test-fast plan release bake bench fmt clean
+.PHONY: demo test test-fast plan release bake bench fmt clean color-module
 
 $(STAMP): pyproject.toml lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bake:
 ## bench: side-by-side release benchmarks in the lab; writes bench/results/
 bench: $(STAMP) haproxy
 	$(BIN)/python -m bench.run
+
+## color-module: terraform/modules/color is the source; `bluegreen init --write-module` ships a
+## copy as package data. Run after editing the module (tests/unit/test_color_module.py checks).
+color-module:
+	cp terraform/modules/color/*.tf bluegreen/templates/color_module/
 
 fmt:
 	$(BIN)/python -m bluegreen.terraform.embedded fmt -check -recursive terraform bench

@@ -73,9 +73,6 @@ class Facts:
     # config key of each aws_autoscaling_group (module path + type.name, no instance keys) ->
     # its block in the .tf files; None when the block was not found.
     groups_hcl: Mapping[str, IgnoreFact | None] = field(default_factory=dict)
-    # Whether this bluegreen's config takes [terraform] color_addresses (a list); before that,
-    # only the single color_address key exists and a fix must name it.
-    pattern_list: bool = True
 
 
 # -- addresses -------------------------------------------------------------------------------------
@@ -306,10 +303,9 @@ def check_addresses(facts: Facts) -> Check:
     everything = [a for addresses in list(groups.values()) + list(templates.values()) for a in addresses]
     suggested = suggest_patterns(sorted(everything))
     suggestion = ", ".join(f'"{p}"' for p in suggested) or '"module.{color}"'
-    if facts.pattern_list or len(suggested) > 1:
-        fix = f"set [terraform] color_addresses = [{suggestion}] in bluegreen.toml"
-    else:
-        fix = f"set [terraform] color_address = {suggestion} in bluegreen.toml"
+    # Always the list key: it is what config.py reads first, and the older single key
+    # `color_address` is read as a one-element list (setting both is an error).
+    fix = f"set [terraform] color_addresses = [{suggestion}] in bluegreen.toml"
     problems = []
     for color in Color:
         if not groups.get(color):

@@ -56,6 +56,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     the fidelity layer, and the ALB stack is deployed once. Without xdist the mark is inert."""
     for item in items:
         group = "session-lab" if "alb_lab" in getattr(item, "fixturenames", ()) else "rest"
+        if item.get_closest_marker("layouts"):  # rehearsals of the example layouts: own labs
+            group = "layouts"
         item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -197,3 +197,59 @@ def module_names(text: str) -> list[str]:
         if labels is not None:
             names.append(labels.group(1))
     return names
+
+
+@dataclass(frozen=True)
+class VariableBlock:
+    name: str
+    has_default: bool  # a ``default`` argument at the block's top level
+    line: int
+
+
+_VARIABLE = re.compile(r'(?m)^[ \t]*variable[ \t]+"([^"\n]*)"[ \t]*\{')
+
+
+def _top_level_argument(body: str, name: str) -> bool:
+    """Whether ``name = ...`` is an argument of this block itself (not of a nested block)."""
+    depth = 0
+    pattern = re.compile(rf"{name}[ \t]*=(?!=)")
+    for k, c in enumerate(body):
+        if c in "{[(":
+            depth += 1
+        elif c in "}])":
+            depth -= 1
+        elif depth == 0 and pattern.match(body, k) and (k == 0 or not (body[k - 1].isalnum() or body[k - 1] == "_")):
+            return True
+    return False
+
+
+def variable_blocks(text: str) -> list[VariableBlock]:
+    """Every ``variable "NAME" { ... }`` block of one file, and whether it has a default."""
+    blanked = _blank(text)
+    found = []
+    for m in _VARIABLE.finditer(blanked):
+        labels = _VARIABLE.match(text, m.start())
+        if labels is None:
+            continue
+        close = _matching_brace(blanked, m.end() - 1)
+        found.append(VariableBlock(labels.group(1), _top_level_argument(blanked[m.end():close], "default"),
+                                   text.count("\n", 0, m.start()) + 1))
+    return found
+
+
+_SOURCE = re.compile(r'\bsource[ \t]*=[ \t]*"([^"\n]*)"')
+
+
+def local_module_sources(text: str) -> list[str]:
+    """The ``source`` of each ``module`` block of one file that is a local path (``./``, ``../``):
+    the directories Terraform reads beside the stack (registry and git sources are fetched)."""
+    blanked = _blank(text)
+    sources = []
+    for m in _MODULE.finditer(blanked):
+        close = _matching_brace(blanked, m.end() - 1)
+        # Strings are blanked: find `source = "` in the blanked body, read its value from the text.
+        for arg in re.finditer(r'\bsource[ \t]*=[ \t]*"', blanked[m.end():close]):
+            value = _SOURCE.match(text, m.end() + arg.start())
+            if value and value.group(1).startswith(("./", "../")):
+                sources.append(value.group(1))
+    return sources

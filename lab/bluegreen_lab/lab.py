@@ -270,8 +270,7 @@ class Lab:
                 for instance in reservation.instances:
                     if instance.state != "running":
                         continue
-                    # moto's backends are process-wide: serve only this lab's service.
-                    if ec2.tags.get(instance.id, {}).get("Service") != self.options.service:
+                    if not self._serves(ec2.tags.get(instance.id, {})):
                         continue
                     tags = _image_tags(ec2, instance.image_id)
                     instances[instance.id] = (tags.get(LAB_IMAGE_VERSION_TAG, "v0"), tags.get(LAB_BROKEN_TAG),
@@ -286,6 +285,12 @@ class Lab:
                     elif record.state in ("initial", "healthy", "unhealthy"):
                         targets[record.instance_id] = "registered"
         return {"instances": instances, "targets": targets}
+
+
+    def _serves(self, instance_tags: dict[str, str]) -> bool:
+        """Whether an instance (by its tags) is this lab's: moto's backends are process-wide, so
+        serve only this lab's service (a rehearsal serves its stack's groups instead)."""
+        return instance_tags.get("Service") == self.options.service
 
 
 def _image_tags(ec2: Any, image_id: str) -> dict[str, str]:

@@ -167,8 +167,6 @@ def test_patterns_that_miss_the_colors_suggest_the_right_ones():
         "no aws_autoscaling_group matches green's patterns"
     )
     assert check.fix == 'set [terraform] color_addresses = ["module.{color}"] in bluegreen.toml'
-    single = contract.check_addresses(facts(patterns=("aws_autoscaling_group.{color}",), pattern_list=False))
-    assert single.fix == 'set [terraform] color_address = "module.{color}" in bluegreen.toml'
 
 
 def test_asg_names_that_name_another_group():
