@@ -190,7 +190,8 @@ def status(
     _with_app(config, terraform_bin, endpoint_url, False, debug, body)
 
 
-def _watch(a: App, *, interval: float, json_output: bool) -> int:
+def _watch(a: App, *, interval: float, json_output: bool, console=None,
+           sleep: Callable[[float], bool] | None = None, echo: Callable[[str], None] = typer.echo) -> int:
     """``status --watch``: redraw (a terminal) or print one line per change (a pipe; with --json
     one JSON object per change) until the followed run ends. The first Ctrl-C only asks the loop
     to stop between polls: nothing is touched, the run goes on (exit 13)."""
@@ -201,11 +202,11 @@ def _watch(a: App, *, interval: float, json_output: bool) -> int:
 
     latest = a.journal.store.latest()
     read = commands.watch_reader(a, latest)
-    console = Console(highlight=False)
+    console = console or Console(highlight=False)
     first = read()
     if first.run is None or first.run.final:
         # Nothing to follow: say what the last run did, as `status` would, and end.
-        typer.echo(json.dumps(watch.document(first)) if json_output else watch.line(first))
+        echo(json.dumps(watch.document(first)) if json_output else watch.line(first))
         a.reporter.info("no run in progress" + (f"; the last, {first.run.run_id}, is {first.run.state}"
                                                  if first.run else ""))
         return ExitCode.OK
@@ -214,8 +215,8 @@ def _watch(a: App, *, interval: float, json_output: bool) -> int:
     def read_next() -> watch.Snapshot:
         return pending.pop() if pending else read()
 
-    def sleep(seconds: float) -> bool:
-        return a.stop.wait(seconds)
+    # A real wait on the stop token: a Ctrl-C wakes it at once. Tests inject their own.
+    sleep = sleep or a.stop.wait
 
     with a.stop.deferred():  # the first Ctrl-C requests a stop, which `sleep` notices at once
         if console.is_terminal and not json_output:
@@ -224,7 +225,7 @@ def _watch(a: App, *, interval: float, json_output: bool) -> int:
                                              sleep=sleep, interval=interval)
         else:
             render = (lambda s: json.dumps(watch.document(s))) if json_output else watch.line
-            last, stopped = watch.follow(read_next, watch.ChangePrinter(typer.echo, render),
+            last, stopped = watch.follow(read_next, watch.ChangePrinter(echo, render),
                                          sleep=sleep, interval=interval)
     if stopped:
         a.reporter.info(f"stopped watching; nothing was changed (run {latest} goes on)")

@@ -163,3 +163,101 @@ def test_a_second_process_follows_a_release_in_the_fake_world(tmp_path):
     assert "green: 2 InService, targets 2 healthy, attached" in watch.line(after)
     end = commands.watch_reader(fw.app(), last_run(fw).run_id)()
     assert end.ended and watch.exit_code(end) == ExitCode.OK
+
+
+# -- the command's loop (cli._watch) on a run another process left in flight ------------------------
+
+
+def crashed_mid_release(tmp_path):
+    """A release whose process died during the post-step hook: in-flight, nobody drives it."""
+    from fakeworld import Crash
+
+    fw = FakeWorld(tmp_path)
+    first = fw.app()
+
+    def crash(event):
+        if event["event"] == "post-traffic":
+            fw.kill(first.fake_process)
+            raise Crash("SIGKILL")
+
+    with pytest.raises(Crash):
+        commands.release(with_hooks(first, on_call=crash), ami=AMI_V2, manifest=None, size=None,
+                         keep_old=False, dry_run=False, wait=False)
+    return fw
+
+
+def resume_on_first_sleep(fw, slept):
+    def sleep(seconds: float) -> bool:
+        slept.append(seconds)
+        if len(slept) == 1:  # meanwhile, the CI job resumes the run to its end
+            commands.unlock(fw.app(), last_run(fw).run_id)
+            commands.resume(fw.app())
+        return False
+    return sleep
+
+
+def test_watch_command_on_a_terminal_redraws_until_the_run_completes(tmp_path):
+    import io
+
+    from bluegreen.cli import _watch
+
+    fw = crashed_mid_release(tmp_path)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=140, color_system=None)
+    slept: list[float] = []
+    code = _watch(fw.app(), interval=1.5, json_output=False, console=console,
+                  sleep=resume_on_first_sleep(fw, slept), echo=lambda line: pytest.fail(f"printed {line}"))
+    assert code == ExitCode.OK and slept == [1.5]
+    drawn = screen.getvalue()
+    assert ": committed" in drawn and ": completed" in drawn  # the first frame, then the last
+    assert "ended: completed; nothing to do" in drawn
+
+
+def test_watch_command_without_a_terminal_prints_one_line_per_change(tmp_path):
+    import io
+
+    from bluegreen.cli import _watch
+
+    fw = crashed_mid_release(tmp_path)
+    printed: list[str] = []
+    console = Console(file=io.StringIO(), force_terminal=False)
+    code = _watch(fw.app(), interval=2.0, json_output=False, console=console,
+                  sleep=resume_on_first_sleep(fw, []), echo=printed.append)
+    assert code == ExitCode.OK and len(printed) == 2
+    assert ": committed (" in printed[0] and "detached" in printed[0]  # the old color left the LB
+    assert ": completed (" in printed[1]
+    as_json: list[str] = []
+    fw2 = crashed_mid_release(tmp_path / "second")
+    _watch(fw2.app(), interval=2.0, json_output=True, console=console, sleep=resume_on_first_sleep(fw2, []),
+           echo=as_json.append)
+    assert [json.loads(doc)["run"]["state"] for doc in as_json] == ["committed", "completed"]
+
+
+def test_watch_command_stopped_by_ctrl_c_changes_nothing_and_exits_13(tmp_path):
+    import io
+
+    from bluegreen.cli import _watch
+
+    fw = crashed_mid_release(tmp_path)
+    before = list(fw.journal_records)
+    app = fw.app()
+    assert any(c.mutating for c in fw.calls)  # the check below can see a mutation when there is one
+    code = _watch(app, interval=2.0, json_output=False, console=Console(file=io.StringIO()),
+                  sleep=lambda seconds: True, echo=lambda line: None)
+    assert code == ExitCode.INTERRUPTED
+    assert fw.journal_records == before  # nothing written: the run is as it was
+    assert [c.describe() for c in fw.calls if c.mutating and c.process == app.fake_process.pid] == []
+    said = [e["message"] for e in app.reporter.events if e["event"] == "info"]
+    assert said[-1].startswith("stopped watching; nothing was changed")
+
+
+def test_watch_command_with_nothing_in_progress_ends_at_once(tmp_path):
+    from bluegreen.cli import _watch
+
+    fw = FakeWorld(tmp_path)
+    commands.release(fw.app(), ami=AMI_V2, manifest=None, size=None, keep_old=False, dry_run=False, wait=False)
+    printed: list[str] = []
+    app = fw.app()
+    code = _watch(app, interval=2.0, json_output=False, sleep=lambda s: pytest.fail("slept"), echo=printed.append)
+    assert code == ExitCode.OK and len(printed) == 1 and ": completed" in printed[0]
+    assert "no run in progress" in [e["message"] for e in app.reporter.events if e["event"] == "info"][-1]
