@@ -112,7 +112,9 @@ class RunHistory:
         return totals
 
     def slowest(self, count: int = SLOWEST) -> list[tuple[str, float]]:
-        return sorted(self.step_seconds().items(), key=lambda item: -item[1])[:count]
+        """The longest steps (at least a twentieth of a second: an instant step is not slow)."""
+        timed = [(step, s) for step, s in self.step_seconds().items() if s >= 0.05]
+        return sorted(timed, key=lambda item: -item[1])[:count]
 
     @property
     def next_command(self) -> str:
