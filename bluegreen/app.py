@@ -168,6 +168,12 @@ class App:
         return clients
 
     @cached_property
+    def caller_identity(self) -> dict[str, str]:
+        """The AWS identity this process acts as (``{"account", "arn"}``), as the preflight's
+        sts:GetCallerIdentity reported it: a run records it as who started it."""
+        return dict(self.clients.identity)
+
+    @cached_property
     def terraform(self) -> TerraformRunner:
         tf = self.settings.terraform
         timeouts = self.settings.timeouts
@@ -251,7 +257,7 @@ class App:
             return SnsPublisher.from_clients(self.clients)
 
         return Hooks(s.hooks, s.notify, reporter=self.reporter, ledger=self.journal, sns=sns,
-                     runner=HookRunner(stop=self.stop))
+                     runner=HookRunner(stop=self.stop), record=self.journal.hook_ran)
 
     def waiter(self, on_tick=None) -> Waiter:
         jitter = {} if self.poll_jitter is None else {"jitter": self.poll_jitter}

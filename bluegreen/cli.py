@@ -159,8 +159,20 @@ def status(
     endpoint_url: EndpointOpt = None,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
+    watch_flag: Annotated[
+        bool,
+        typer.Option("--watch", "-w", help="Follow the run in progress (journal and AWS) until it ends: exit 0 "
+                     "completed, 10 rolled back/aborted, 11 needs-operator, 13 interrupted; read-only."),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", metavar="S", min=0.5, max=300.0, help="With --watch: seconds between polls.")
+    ] = 2.0,
 ) -> None:
     """Which color is live, from what AWS serves, compared with Terraform."""
+    if watch_flag:
+        _with_app(config, terraform_bin, endpoint_url, False, debug,
+                  lambda a: _watch(a, interval=interval, json_output=json_output))
+        return
 
     def body(a: App) -> int:
         situation = commands.observe(a)
@@ -176,6 +188,49 @@ def status(
 
     # --json here means one JSON document on stdout, not the event stream.
     _with_app(config, terraform_bin, endpoint_url, False, debug, body)
+
+
+def _watch(a: App, *, interval: float, json_output: bool, console=None,
+           sleep: Callable[[float], bool] | None = None, echo: Callable[[str], None] = typer.echo) -> int:
+    """``status --watch``: redraw (a terminal) or print one line per change (a pipe; with --json
+    one JSON object per change) until the followed run ends. The first Ctrl-C only asks the loop
+    to stop between polls: nothing is touched, the run goes on (exit 13)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from . import watch
+
+    latest = a.journal.store.latest()
+    read = commands.watch_reader(a, latest)
+    console = console or Console(highlight=False)
+    first = read()
+    if first.run is None or first.run.final:
+        # Nothing to follow: say what the last run did, as `status` would, and end.
+        echo(json.dumps(watch.document(first)) if json_output else watch.line(first))
+        a.reporter.info("no run in progress" + (f"; the last, {first.run.run_id}, is {first.run.state}"
+                                                 if first.run else ""))
+        return ExitCode.OK
+    pending = [first]
+
+    def read_next() -> watch.Snapshot:
+        return pending.pop() if pending else read()
+
+    # A real wait on the stop token: a Ctrl-C wakes it at once. Tests inject their own.
+    sleep = sleep or a.stop.wait
+
+    with a.stop.deferred():  # the first Ctrl-C requests a stop, which `sleep` notices at once
+        if console.is_terminal and not json_output:
+            with Live(watch.draw(first), console=console, auto_refresh=False) as live:
+                last, stopped = watch.follow(read_next, lambda s: live.update(watch.draw(s), refresh=True),
+                                             sleep=sleep, interval=interval)
+        else:
+            render = (lambda s: json.dumps(watch.document(s))) if json_output else watch.line
+            last, stopped = watch.follow(read_next, watch.ChangePrinter(echo, render),
+                                         sleep=sleep, interval=interval)
+    if stopped:
+        a.reporter.info(f"stopped watching; nothing was changed (run {latest} goes on)")
+        return ExitCode.INTERRUPTED
+    return watch.exit_code(last)
 
 
 def _drift(a: App, situation: commands.Situation, in_flight) -> tuple[drift.Drift, ...]:
@@ -319,6 +374,32 @@ def unlock(
 ) -> None:
     """Break a stale release lock (only the one of RUN_ID)."""
     _with_app(config, terraform_bin, endpoint_url, False, debug, lambda a: commands.unlock(a, run_id))
+
+
+@app.command()
+def history(
+    run_id: Annotated[Optional[str], typer.Argument(help="One run: its steps, timings, hooks and notifications.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many runs, newest first.")] = 20,
+    config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
+    terraform_bin: TerraformBinOpt = None,
+    endpoint_url: EndpointOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Past runs from the release journal: when, who, from which color and AMI to which, result."""
+
+    def body(a: App) -> int:
+        if run_id is not None:
+            run = commands.run_history(a, run_id)
+            typer.echo(json.dumps(views.history_run_document(run), indent=2) if json_output
+                       else views.history_run_text(run))
+            return ExitCode.OK
+        listing = commands.history_list(a, limit)
+        typer.echo(json.dumps(views.history_document(listing), indent=2) if json_output
+                   else views.history_text(listing))
+        return ExitCode.OK
+
+    _with_app(config, terraform_bin, endpoint_url, False, debug, body)
 
 
 @app.command()

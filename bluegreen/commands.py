@@ -8,11 +8,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from . import health, packer, saved_plan, tfvars
+from . import health, packer, saved_plan, tfvars, watch
 from .app import App
-from .errors import InputError, RolledBackError, StateMismatchError, WaitError
+from .aws.journal_store import check_run_id
+from .errors import BluegreenError, ConfigError, InputError, RolledBackError, StateMismatchError, WaitError
+from .history import HistoryList, RunHistory, summarize
 from .heartbeat import Heartbeat
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
 from .runstate import Event, RunData, RunHeader, RunState, RunView
@@ -132,6 +134,15 @@ def held_lease(app: App, run_id: str) -> Iterator[Any]:
         app.lease.release()
 
 
+def caller_of(app: App) -> dict[str, str]:
+    """Who AWS says runs this command (sts:GetCallerIdentity, made by the preflight anyway), for
+    the journal; empty when it cannot be told: who ran a release must never stop one."""
+    try:
+        return dict(app.caller_identity)
+    except Exception:  # noqa: BLE001 - informative only
+        return {}
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
@@ -220,7 +231,7 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
                 "file": str(saved.path), "plan_id": saved.plan.intent.plan_id,
                 "terraform_plan_sha256": saved.plan.plan_sha256},
         )
-        app.journal.begin(run_id, plan.mode.value, header)
+        app.journal.begin(run_id, plan.mode.value, header, caller=caller_of(app))
         switch = _switch(app, plan, situation.outputs, run_id, header, renew, prepared=prepared)
         execute(switch, plan.steps)
     _summary(app, plan)
@@ -497,7 +508,7 @@ def resume(app: App) -> None:
         run = _stalled_run(app, "resume")  # again under the lease: the holder may have finished it
         decision = _decide(app, run, outputs, "resume")
         app.journal.adopt(run)
-        app.journal.event(Event.RESUMED, by="resume")
+        app.journal.event(Event.RESUMED, by="resume", caller=caller_of(app).get("arn"))
         plan = run.header.plan()
         switch = _switch(app, plan, outputs, run.run_id, run.header, renew, prior=run.data)
         execute(switch, decision.steps(ActionKind.RUN))
@@ -524,7 +535,7 @@ def abort(app: App) -> None:
             reported_hook(switch, "on-rollback", outcome="aborted", error=run.error)
             app.reporter.ok(f"Aborted: {plan.live} serves as before")
             return
-        app.journal.event(Event.RESUMED, by="abort")
+        app.journal.event(Event.RESUMED, by="abort", caller=caller_of(app).get("arn"))
         switch.gated = False  # going back: no gate hook may block it
         execute(switch, decision.steps(ActionKind.RUN), finish=False)
         app.journal.event(Event.ABORTED, by="abort", switch_back=True)
@@ -688,3 +699,66 @@ def bootstrap(app: App) -> None:
                     "targets turn healthy")
         raise
     rep.ok(f"Completed: {live} serves", color=live.value)
+
+
+# -- history and the live view (read-only: no lease, no journal writes) ---------------------------
+
+
+def history_list(app: App, limit: int | None) -> HistoryList:
+    """The newest ``limit`` runs the journal keeps, each summarized from its own records."""
+    runs: list[RunHistory] = []
+    unreadable: list[tuple[str, str]] = []
+    for entry in app.journal.runs(limit):
+        try:
+            summary = summarize(app.journal.records(entry.run_id), owner=entry.owner)
+        except BluegreenError as exc:  # one torn object must not hide the other runs
+            unreadable.append((entry.run_id, str(exc)))
+            continue
+        if summary is None:
+            unreadable.append((entry.run_id, "its journal has no begin record"))
+            continue
+        runs.append(summary)
+    return HistoryList(tuple(runs), tuple(unreadable))
+
+
+def run_history(app: App, run_id: str) -> RunHistory:
+    """One run's history; exit 3 (ConfigError) naming where the journal lives when it is unknown."""
+    unknown = ConfigError(
+        f"run {run_id!r} is not in the release journal at {app.location.describe()}",
+        hint="`bluegreen history` lists the runs it keeps",
+    )
+    try:
+        check_run_id(run_id)
+    except InputError:
+        raise unknown from None
+    summary = summarize(app.journal.records(run_id),
+                        owner=next((e.owner for e in app.journal.runs() if e.run_id == run_id), ""))
+    if summary is None:
+        raise unknown
+    return summary
+
+
+def watch_reader(app: App, run_id: str | None) -> Callable[[], watch.Snapshot]:
+    """One poll of ``status --watch``: the run's records, both groups and the traffic layer. The
+    stack's outputs are read once (a Terraform call); AWS failures are shown, not fatal."""
+    outputs = app.stack.outputs()
+    service = app.settings.service.name
+
+    def world() -> Observed:
+        groups = {}
+        for color in Color:
+            group = app.autoscaling.describe_group(outputs.asg_names[color])
+            if group is None:
+                raise StateMismatchError(f"Auto Scaling group {outputs.asg_names[color]} ({color}) does not exist")
+            groups[color] = group
+        return Observed(groups=groups, traffic=app.traffic.describe_traffic())
+
+    def read() -> watch.Snapshot:
+        now = dt.datetime.now(dt.timezone.utc)
+        run = summarize(app.journal.records(run_id)) if run_id else None
+        try:
+            return watch.Snapshot(service, now, run, world())
+        except BluegreenError as exc:
+            return watch.Snapshot(service, now, run, None, world_error=str(exc))
+
+    return read

@@ -315,7 +315,8 @@ class Hooks:
     def __init__(self, hooks: Iterable[HookSettings], notify: Iterable[NotifySettings], *,
                  reporter: Reporter, ledger: Ledger | None, runner: HookRunner | None = None,
                  sns: Callable[[], Publisher] | None = None,
-                 now_iso: Callable[[], str] = utc_now_iso) -> None:
+                 now_iso: Callable[[], str] = utc_now_iso,
+                 record: Callable[[str, Mapping[str, Any]], None] | None = None) -> None:
         self.hooks = tuple(hooks)
         self.notify = tuple(notify)
         self.reporter = reporter
@@ -323,6 +324,8 @@ class Hooks:
         self.runner = runner or HookRunner()
         self.sns = sns
         self.now_iso = now_iso
+        # Journal.hook_ran: each hook's verdict is kept with the run (``bluegreen history``).
+        self.record = record
         self.results: list[HookResult] = []  # every hook run, for the summary and tests
         self.spent_seconds = 0.0  # wall time inside hooks and notifications: their cost to the run
 
@@ -370,6 +373,7 @@ class Hooks:
         self.results.append(result)
         self.reporter.event("hook", point=point, hook=spec.label, ok=result.ok, reason=result.reason,
                             seconds=round(result.seconds, 3))
+        self._record(event, result)
         if result.ok:
             self.reporter.ok(f"{point} hook {spec.label}: {result.reason} ({result.seconds:.2f}s)",
                              color=event.get("to_color"))
@@ -380,6 +384,18 @@ class Hooks:
         for line in result.output:
             self.reporter.info(f"  | {line}", color=event.get("to_color"))
         return result
+
+    def _record(self, event: Mapping[str, Any], result: HookResult) -> None:
+        if self.record is None:
+            return
+        entry = {"point": event["event"], "hook": result.hook.label, "ok": result.ok,
+                 "reason": result.reason, "seconds": round(result.seconds, 3)}
+        if not result.ok and result.output:
+            entry["last_output"] = result.output[-1]
+        try:
+            self.record(str(event.get("run_id")), entry)
+        except Exception as exc:  # noqa: BLE001 - the history of a hook must never change its verdict
+            self.reporter.warn(f"could not record the {event['event']} hook {result.hook.label} in the journal ({exc})")
 
     def _announce(self, event: Mapping[str, Any]) -> None:
         kind = notify_event_kind(event)

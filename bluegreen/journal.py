@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Mapping, Protocol
 
 from .plan import Step
 from .runstate import RUN, Event, RunHeader, RunView, advance, replay
 
 NOTIFIED = "notified"  # a notification of the run was sent (hooks.py dedupes by it)
+HOOK = "hook"  # a hook ran: its point, name, verdict and time (``bluegreen history`` shows them)
 
 __all__ = ["Journal", "JournalStore", "RUN", "RunView", "replay"]
 
@@ -117,6 +119,24 @@ class JournalStore(Protocol):
         ...
 
 
+def record_time(moment: datetime) -> str:
+    """A record's time: ISO 8601 UTC, with milliseconds when the moment has any, so the phase
+    timings ``bluegreen history`` derives from records are not rounded to whole seconds (a whole
+    second prints as ``...:05Z``, as records always did)."""
+    moment = moment.astimezone(timezone.utc)
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime | None:
+    """A record's time back, or ``None`` when it is missing or unreadable."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 # -- the index, as pure functions of its entries -----------------------------------------------
 
 
@@ -191,9 +211,12 @@ class Journal:
             raise RuntimeError("journal record before begin() or adopt(): no run to write to")
         self.store.append(self.run_id, step, status, {"run_id": self.run_id, **(data or {})})
 
-    def begin(self, run_id: str, kind: str, header: RunHeader) -> None:
+    def begin(self, run_id: str, kind: str, header: RunHeader, **about: Any) -> None:
+        """``about``: facts for people, not for ``replay`` (e.g. ``caller``, the AWS identity
+        that started the run, which ``bluegreen history`` shows)."""
         self.run_id = run_id
-        self._write(RUN, Event.BEGIN.value, {"kind": kind, "header": header.to_json()})
+        self._write(RUN, Event.BEGIN.value, {"kind": kind, "header": header.to_json(),
+                                             **{k: v for k, v in about.items() if v}})
 
     def adopt(self, run: RunView) -> None:
         """Continue writing to an existing run (resume/abort)."""
@@ -257,6 +280,10 @@ class Journal:
 
     def mark_sent(self, run_id: str, key: str) -> None:
         self.store.append(run_id, RUN, NOTIFIED, {"run_id": run_id, "key": key})
+
+    def hook_ran(self, run_id: str, result: Mapping[str, Any]) -> None:
+        """One hook's verdict (point, hook, ok, reason, seconds): informative, ``replay`` ignores it."""
+        self.store.append(run_id, RUN, HOOK, {"run_id": run_id, **dict(result)})
 
     def last_run(self) -> RunView | None:
         run_id = self.store.latest()

@@ -11,6 +11,7 @@ from .journal import RunView
 from .model import Color
 from .commands import Situation
 from .drift import Drift
+from .history import HistoryList, RunHistory
 from .stack import Preview
 
 
@@ -266,3 +267,104 @@ def _md_escape(text: str) -> str:
 
 def _symbol(action: str) -> str:
     return {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}.get(action, "?")
+
+
+# -- history -----------------------------------------------------------------------------------
+
+
+def history_run_document(run: RunHistory) -> dict[str, Any]:
+    """One run, every fact ``history`` knows (``history --json``; ``history RUN_ID --json``)."""
+    return {
+        "run_id": run.run_id, "kind": run.kind, "state": run.state, "final": run.final,
+        "started_at": run.started_at, "finished_at": run.finished_at,
+        "seconds": None if run.seconds is None else round(run.seconds, 3),
+        "caller": run.caller, "owner": run.owner,
+        "from": {"color": run.from_color, "ami": run.from_ami},
+        "to": {"color": run.to_color, "ami": run.to_ami, "size": run.size, "release_label": run.release_label},
+        "traffic": run.traffic, "strategy": run.strategy,
+        "error": run.error or None, "failed_at": run.failed_at or None,
+        "slowest": [{"step": step, "seconds": round(seconds, 3)} for step, seconds in run.slowest()],
+        "steps": [p.document() for p in run.phases],
+        "hooks": [h.document() for h in run.hooks],
+        "notifications": list(run.notifications),
+        "events": [e.document() for e in run.events],
+    }
+
+
+def history_document(listing: HistoryList) -> dict[str, Any]:
+    return {"runs": [history_run_document(r) for r in listing.runs],
+            "unreadable": [{"run_id": run_id, "error": why} for run_id, why in listing.unreadable]}
+
+
+def _when(iso_time: str) -> str:
+    """``2026-12-05 14:18:46`` (UTC) from a record time."""
+    return iso_time.replace("T", " ").replace("Z", "")[:19] if iso_time else "-"
+
+
+def _secs(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 120:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{seconds:.1f}s"
+
+
+def _short_ami(ami: str) -> str:
+    return ami or "?"
+
+
+def history_text(listing: HistoryList) -> str:
+    """``bluegreen history``: one line per run, newest first."""
+    if not listing.runs and not listing.unreadable:
+        return "no runs recorded"
+    rows = [("RUN", "WHEN (UTC)", "WHO", "KIND", "FROM -> TO", "STRATEGY", "RESULT", "DURATION", "SLOWEST PHASES")]
+    for run in listing.runs:
+        move = (f"{run.from_color} {_short_ami(run.from_ami)} -> {run.to_color} {_short_ami(run.to_ami)}"
+                if run.from_color else "?")
+        slowest = ", ".join(f"{step} {_secs(s)}" for step, s in run.slowest()) or "-"
+        rows.append((run.run_id, _when(run.started_at), run.who, run.kind, move,
+                     f"{run.traffic}/{run.strategy}", run.state,
+                     _secs(run.seconds) + ("" if run.final else "+"), slowest))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    lines = [line.rstrip() for line in lines]
+    lines += [f"{run_id}: unreadable ({why})" for run_id, why in listing.unreadable]
+    return "\n".join(lines)
+
+
+def history_run_text(run: RunHistory) -> str:
+    """``bluegreen history RUN_ID``: the run's steps with their times, hooks, notifications."""
+    lines = [f"run {run.run_id}: {run.kind} {run.from_color} -> {run.to_color}: {run.state}"
+             + ("" if run.final else " (not final)")]
+    ended = f" -> {_when(run.finished_at)[11:]}" if run.finished_at else ""
+    lines.append(f"  when:     {_when(run.started_at)}{ended} UTC ({_secs(run.seconds)}"
+                 + ("" if run.final else " so far") + ")")
+    who = run.caller or "-"
+    lines.append(f"  who:      {who}" + (f" ({run.owner})" if run.owner else ""))
+    lines.append(f"  from:     {run.from_color} {run.from_ami or '?'}")
+    lines.append(f"  to:       {run.to_color} {run.to_ami or '?'} x{run.size if run.size is not None else '?'}"
+                 + (f" (release {run.release_label})" if run.release_label else ""))
+    lines.append(f"  strategy: {run.strategy} (traffic: {run.traffic})")
+    if run.error:
+        lines.append(f"  error:    {run.error}" + (f" (at {run.failed_at})" if run.failed_at else ""))
+    lines.append("  steps:")
+    if not run.phases:
+        lines.append("    (none started)")
+    for phase in run.phases:
+        name = ("undo " if phase.undo else "") + phase.step
+        lines.append(f"    {_when(phase.started_at)[11:]}  {name:28} {_secs(phase.seconds):>8}  {phase.outcome}")
+    if run.hooks:
+        lines.append("  hooks:")
+        for hook in run.hooks:
+            verdict = "passed" if hook.ok else "FAILED"
+            lines.append(f"    {_when(hook.time)[11:]}  {hook.point:13} {hook.hook}: {verdict}, {hook.reason}"
+                         f" ({hook.seconds:.2f}s)" + (f": {hook.last_output}" if hook.last_output else ""))
+    lines.append("  notifications: " + (", ".join(run.notifications) if run.notifications else "none"))
+    if run.events:
+        lines.append("  events:")
+        for event in run.events:
+            lines.append(f"    {_when(event.time)[11:]}  {event.event}" + (f": {event.detail}" if event.detail else ""))
+    slowest = ", ".join(f"{step} {_secs(s)}" for step, s in run.slowest())
+    if slowest:
+        lines.append(f"  slowest:  {slowest}")
+    return "\n".join(lines)

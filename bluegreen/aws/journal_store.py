@@ -40,9 +40,10 @@ from ..journal import (
     entries_of,
     index_after,
     newest_first,
+    record_time,
     retain,
 )
-from .lease import CONFLICT_CODES, MISSING_CODES, default_owner, iso
+from .lease import CONFLICT_CODES, MISSING_CODES, default_owner
 from .session import aws_call
 
 __all__ = ["FileJournalStore", "JournalRecord", "S3JournalStore", "parse_lines", "DEFAULT_KEEP_RUNS"]
@@ -141,7 +142,7 @@ class _RunStore:
                data: Mapping[str, Any] | None = None) -> JournalRecord:
         check_run_id(run_id)
         record = JournalRecord(step=step, status=status, data={"run_id": run_id, **(data or {})},
-                               time=iso(self._now()))
+                               time=record_time(self._now()))
         new = status == "begin" and step == RUN
         if not new and not self._has_run(run_id):
             self._adopt_legacy(run_id)

@@ -206,6 +206,9 @@ class AwsClients:
         self.events: Listeners[AwsCallEvent] = events if events is not None else Listeners()
         self._clock = clock
         self._clients: dict[str, Any] = {}
+        # Who AWS says we are ({"account", "arn"}), from the preflight's GetCallerIdentity: a run
+        # records it as its caller (``bluegreen history``: who released what), no extra call.
+        self.identity: dict[str, str] = {}
         try:
             self._session = session or boto3.session.Session(
                 profile_name=settings.profile, region_name=settings.region
@@ -271,7 +274,8 @@ class AwsClients:
         sts = self._make("sts", self.config(max_attempts=0))
         with aws_call("check the AWS identity (sts:GetCallerIdentity)"):
             identity = sts.get_caller_identity()
-        return {"account": identity.get("Account", ""), "arn": identity.get("Arn", "")}
+        self.identity = {"account": identity.get("Account", ""), "arn": identity.get("Arn", "")}
+        return dict(self.identity)
 
 
 def chunks(items: list[str] | tuple[str, ...], size: int) -> Iterator[list[str]]:

@@ -42,7 +42,7 @@ from bluegreen.aws.journal_store import JournalRecord
 from bluegreen.aws.lease import FileLease, iso
 from bluegreen.config import ReleaseSettings, Settings, TerraformSettings, TimeoutSettings
 from bluegreen.errors import AwsError, ReleaseInterrupted, TerraformError
-from bluegreen.journal import Journal
+from bluegreen.journal import Journal, entries_of
 from bluegreen.model import (
     DRAINING,
     ENTERING_STANDBY,
@@ -70,6 +70,7 @@ AMI_V3 = "ami-0aaaabbbbccccdddd"
 TG_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 ELB_NAME = "web-elb"
 TERMINATING = "Terminating"
+CALLER_ARN = "arn:aws:sts::123456789012:assumed-role/ci-release/job-1"
 STANDBY_BATCH = 20  # AWS: at most 20 instance ids per EnterStandby / ExitStandby call
 
 
@@ -582,6 +583,7 @@ class FakeWorld:
         proc.app = app
         app.fake_process = proc  # type: ignore[attr-defined]
         app.clients = _NoClients()  # a real AWS client in a unit test is a bug
+        app.caller_identity = {"account": "123456789012", "arn": CALLER_ARN}  # what the preflight's STS call says
         app.terraform = FakeTerraform(self, proc)
         app.autoscaling = FakeAutoScaling(self, proc)
         app.images = FakeImages(self, proc)
@@ -928,7 +930,9 @@ class FakeJournalStore(_Fake):
         return self._call("read", False, lambda: _latest(self.world))
 
     def runs(self, limit: int | None = None) -> list[Any]:
-        return []
+        # The index a store would keep, from the records (``bluegreen history`` lists it).
+        entries = entries_of(list(self.world.journal_records))
+        return entries if limit is None else entries[:limit]
 
 
 def _records_of(world: FakeWorld, run_id: str) -> list[JournalRecord]:
