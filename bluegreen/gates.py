@@ -242,9 +242,10 @@ class CloudWatchPort(Protocol):
         """DescribeAlarms of these names; an alarm that does not exist is absent from the result."""
 
     def target_group_samples(self, target_group_arn: str, start: float, end: float,
-                             period: int) -> list[MetricSample]:
-        """GetMetricData of RequestCount, HTTPCode_Target_5XX_Count and TargetResponseTime p99 in
-        [start, end) (epoch seconds), one sample per period that has requests."""
+                             period: int, *, latency: bool = True) -> list[MetricSample]:
+        """GetMetricData of RequestCount, HTTPCode_Target_5XX_Count and (with ``latency``)
+        TargetResponseTime p99 in [start, end) (epoch seconds), one sample per period that has
+        requests."""
 
 
 # -- verdicts (pure) ------------------------------------------------------------------------------
@@ -463,8 +464,11 @@ class CloudWatchGateWatch:
             end = self.wall()
             begin = max(self.started_wall, end - self.settings.window)
             if end - begin >= 1:  # GetMetricData refuses StartTime == EndTime (whole seconds)
-                new = self.port.target_group_samples(self.new.arn, begin, end, self.settings.period)
-                old = (self.port.target_group_samples(self.old.arn, begin, end, self.settings.period)
+                # p99 only when a gate needs it: each statistic is a metric CloudWatch bills.
+                latency = any(m.metric == P99_LATENCY for m in self.settings.metrics)
+                period = self.settings.period
+                new = self.port.target_group_samples(self.new.arn, begin, end, period, latency=latency)
+                old = (self.port.target_group_samples(self.old.arn, begin, end, period, latency=latency)
                        if self.old is not None and any(m.old_margin is not None for m in self.settings.metrics)
                        else None)
                 for index, gate in enumerate(self.settings.metrics):

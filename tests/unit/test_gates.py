@@ -121,7 +121,7 @@ class FakeCloudWatch:
     def alarms(self, names):
         return {n: self.states[n] for n in names if n in self.states}
 
-    def target_group_samples(self, arn, start, end, period):
+    def target_group_samples(self, arn, start, end, period, *, latency=True):
         self.reads.append((arn, start, end))
         return [s for s in self.samples.get(arn, []) if start <= s.timestamp < end]
 
