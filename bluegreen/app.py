@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .aws.autoscaling import AutoScalingAdapter
+from .aws.cloudwatch import CloudWatchGates
 from .aws.elb import ClassicElbTraffic, TargetGroupTraffic
 from .aws.images import ImagesAdapter
 from .aws.journal_store import FileJournalStore, S3JournalStore
@@ -168,6 +169,11 @@ class App:
     @cached_property
     def images(self) -> ImagesAdapter:
         return ImagesAdapter.from_clients(self.clients)
+
+    @cached_property
+    def cloudwatch(self) -> CloudWatchGates:
+        """Alarm states and target-group metrics for ``[gates]`` (built only when gates are configured)."""
+        return CloudWatchGates.from_clients(self.clients)
 
     @cached_property
     def traffic(self) -> LoadBalancer:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from .errors import ConfigError
+from .health import Verdict
 
 ALARM = "ALARM"
 OK = "OK"
@@ -510,3 +511,31 @@ def metric_gates_unusable(settings: GateSettings, new_tg: str | None) -> str | N
 
 def alarm_states(found: Mapping[str, AlarmState]) -> str:
     return ", ".join(f"{name} {state.state}" for name, state in found.items())
+
+
+def gated_probe(probe: Callable[[], Verdict], watch: GateWatch | None, clock: Any, reporter: Any = None, *,
+                color: str | None = None) -> Callable[[], Verdict]:
+    """A wait's probe (``health.Verdict``) that also fails when a gate trips: a verify or keep-old
+    window then fails like one with an unhealthy target, with the gate's name and numbers as the
+    reason. Gates are read only while the probe itself passes, and at most once per interval."""
+    if watch is None:
+        return probe
+
+    def gated() -> Verdict:
+        verdict = probe()
+        if not verdict.ok:
+            return verdict
+        gate = watch.check(clock.now())
+        if gate is None:
+            return verdict
+        if reporter is not None:
+            reporter.event("gate", gate=gate.gate, tripped=gate.tripped, reason=gate.reason, color=color)
+        if gate.tripped:
+            if reporter is not None:
+                reporter.error(f"{gate}", color=color)
+            return Verdict(False, str(gate), failed=True)
+        if reporter is not None:
+            reporter.info(f"gates pass: {gate.reason}", color=color)
+        return verdict
+
+    return gated
