@@ -117,6 +117,11 @@ def decide_location(state: StateSettings, backend: Backend, *, ci: bool, source:
 
 
 class App:
+    # The gates of the release this process runs (commands.open_gates), kept so that its keep-old
+    # watch judges against the same baseline: an alarm that went to ALARM since the release began
+    # trips there too, one that was already in ALARM (and allowed) does not.
+    gate_watch: Any = None
+
     def __init__(
         self, settings: Settings, reporter: Reporter, *, clock: Any = None, stop: StopToken | None = None
     ) -> None:
