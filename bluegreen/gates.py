@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from .errors import ConfigError
+from .errors import AwsError, ConfigError
 from .health import Verdict
 
 ALARM = "ALARM"
@@ -513,6 +513,9 @@ def alarm_states(found: Mapping[str, AlarmState]) -> str:
     return ", ".join(f"{name} {state.state}" for name, state in found.items())
 
 
+READ_FAILURES_TRIP = 3
+
+
 def gated_probe(probe: Callable[[], Verdict], watch: GateWatch | None, clock: Any, reporter: Any = None, *,
                 color: str | None = None) -> Callable[[], Verdict]:
     """A wait's probe (``health.Verdict``) that also fails when a gate trips: a verify or keep-old
@@ -520,12 +523,25 @@ def gated_probe(probe: Callable[[], Verdict], watch: GateWatch | None, clock: An
     reason. Gates are read only while the probe itself passes, and at most once per interval."""
     if watch is None:
         return probe
+    errors: list[str] = []  # consecutive failed reads
 
     def gated() -> Verdict:
         verdict = probe()
         if not verdict.ok:
             return verdict
-        gate = watch.check(clock.now())
+        try:
+            gate = watch.check(clock.now())
+        except AwsError as exc:
+            # One failed read (after botocore's retries) is a warning; a gate that cannot read
+            # CloudWatch READ_FAILURES_TRIP times in a row trips: nothing watches users any more.
+            errors.append(str(exc))
+            if len(errors) < READ_FAILURES_TRIP:
+                if reporter is not None:
+                    reporter.warn(f"gates: could not read CloudWatch ({exc}); trying again next interval", color=color)
+                return verdict
+            gate = GateVerdict(True, "gates", f"CloudWatch unreadable {len(errors)} times in a row: {errors[-1]}")
+        else:
+            errors.clear()
         if gate is None:
             return verdict
         if reporter is not None:

@@ -322,3 +322,56 @@ def test_the_watch_reads_the_old_target_group_for_the_comparison() -> None:
     verdict = w.check(clocks.advance(10))
     assert not verdict.tripped and "within old_margin" in verdict.reason
     assert {r[0] for r in cw.reads} == {"arn:new", "arn:old"}
+
+
+# -- the probe a wait holds ----------------------------------------------------------------------
+
+
+class Flaky(FakeCloudWatch):
+    failing = True
+
+    def alarms(self, names):
+        if self.failing:
+            from bluegreen.errors import AwsError
+
+            raise AwsError("failed to describe CloudWatch alarms web-5xx: Throttling", code="Throttling")
+        return super().alarms(names)
+
+
+def test_the_gated_probe_fails_a_healthy_window_when_a_gate_trips() -> None:
+    from bluegreen.gates import gated_probe
+    from bluegreen.health import Verdict
+
+    cw, clocks = FakeCloudWatch(), Clocks()
+    cw.set("web-5xx", OK, T0)
+    w = watch(cw, clocks, alarms=["web-5xx"])
+    w.start(clocks.mono)
+    clock = type("C", (), {"now": lambda self: clocks.mono})()
+    probe = gated_probe(lambda: Verdict(True, "2/2 healthy"), w, clock)
+    assert probe().ok  # within the interval: CloudWatch is not read
+    cw.set("web-5xx", ALARM, clocks.epoch, "Threshold Crossed")
+    clocks.advance(10)
+    verdict = probe()
+    assert not verdict.ok and verdict.failed and verdict.reason.startswith("gate alarm web-5xx: went to ALARM")
+    # An unhealthy window fails on its own reason; gates are not read then.
+    assert gated_probe(lambda: Verdict(False, "1/2 healthy"), w, clock)().reason == "1/2 healthy"
+
+
+def test_cloudwatch_unreadable_three_times_in_a_row_trips() -> None:
+    from bluegreen.gates import READ_FAILURES_TRIP, gated_probe
+    from bluegreen.health import Verdict
+
+    cw, clocks = Flaky(), Clocks()
+    cw.set("web-5xx", OK, T0)
+    cw.failing = False
+    w = watch(cw, clocks, alarms=["web-5xx"])
+    w.start(clocks.mono)
+    cw.failing = True
+    clock = type("C", (), {"now": lambda self: clocks.mono})()
+    probe = gated_probe(lambda: Verdict(True, "ok"), w, clock)
+    for _ in range(READ_FAILURES_TRIP - 1):
+        clocks.advance(10)
+        assert probe().ok
+    clocks.advance(10)
+    verdict = probe()
+    assert verdict.failed and "CloudWatch unreadable 3 times in a row" in verdict.reason and "Throttling" in verdict.reason
