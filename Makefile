@@ -47,6 +47,7 @@ bake:
 ## bench: side-by-side release benchmarks in the lab; writes bench/results/
 bench: $(STAMP) haproxy
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.progressive
 
 fmt:
 	$(BIN)/python -m bluegreen.terraform.embedded fmt -check -recursive terraform bench
