@@ -47,6 +47,7 @@ bake:
 ## bench: side-by-side release benchmarks in the lab; writes bench/results/
 bench: $(STAMP) haproxy
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.progressive
 
 ## color-module: terraform/modules/color is the source; `bluegreen init --write-module` ships a
 ## copy as package data. Run after editing the module (tests/unit/test_color_module.py checks).

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .aws.autoscaling import AutoScalingAdapter
+from .aws.cloudwatch import CloudWatchGates
 from .aws.elb import ClassicElbTraffic, TargetGroupTraffic
 from .aws.images import ImagesAdapter
 from .aws.journal_store import FileJournalStore, S3JournalStore
@@ -132,6 +133,11 @@ class App:
 
     Progress events come from the reporter: ``reporter.subscribe(listener)``."""
 
+    # The gates of the release this process runs (commands.open_gates), kept so that its keep-old
+    # watch judges against the same baseline: an alarm that went to ALARM since the release began
+    # trips there too, one that was already in ALARM (and allowed) does not.
+    gate_watch: Any = None
+
     def __init__(
         self,
         settings: Settings,
@@ -203,6 +209,11 @@ class App:
     @cached_property
     def images(self) -> ImagesAdapter:
         return ImagesAdapter.from_clients(self.clients)
+
+    @cached_property
+    def cloudwatch(self) -> CloudWatchGates:
+        """Alarm states and target-group metrics for ``[gates]`` (built only when gates are configured)."""
+        return CloudWatchGates.from_clients(self.clients)
 
     @cached_property
     def traffic(self) -> LoadBalancer:

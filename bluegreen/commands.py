@@ -14,6 +14,7 @@ from . import health, packer, saved_plan, tfvars, watch
 from .app import App
 from .aws.journal_store import check_run_id
 from .errors import BluegreenError, ConfigError, InputError, RolledBackError, StateMismatchError, WaitError
+from .gates import GateWatch, build_gate_watch, gated_probe, metric_gates_unusable
 from .history import HistoryList, RunHistory, summarize
 from .heartbeat import Heartbeat
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
@@ -198,6 +199,7 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
         rep.info(f"the saved plan {saved.path} (plan {saved.plan.intent.plan_id}, made "
                  f"{saved.plan.created_at}) is the change this release applies")
     if dry_run:
+        open_gates(app, plan, situation.outputs, dry_run=True)
         for number, step in enumerate(plan.steps, start=1):
             rep.info(f"would {number:2d}. {step.value}: {plan.reason(step)}")
         for line in app.hooks.describe() if app.hooks else ():
@@ -216,6 +218,7 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
         label = saved.plan.intent.release_label if saved is not None else _release_label(plan.mode, run_id)
         # Before the first AWS change: a refused plan (blast radius, stale) touches nothing.
         prepared = prepare_apply(app, plan, situation, run_id, label, saved)
+        gates = open_gates(app, plan, situation.outputs)  # also before the first AWS change
         header = RunHeader(
             mode=plan.mode,
             live=plan.live,
@@ -232,7 +235,7 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
                 "terraform_plan_sha256": saved.plan.plan_sha256},
         )
         app.journal.begin(run_id, plan.mode.value, header, caller=caller_of(app))
-        switch = _switch(app, plan, situation.outputs, run_id, header, renew, prepared=prepared)
+        switch = _switch(app, plan, situation.outputs, run_id, header, renew, prepared=prepared, gates=gates)
         execute(switch, plan.steps)
     _summary(app, plan)
     return plan
@@ -286,7 +289,8 @@ def refuse_if_stale(app: App, saved: SavedRef, situation: Situation) -> None:
 
 
 def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, header: RunHeader,
-            renew, prior: RunData | None = None, prepared: PreparedApply | None = None) -> Switch:
+            renew, prior: RunData | None = None, prepared: PreparedApply | None = None,
+            gates: GateWatch | None = None) -> Switch:
     smoke_url = app.settings.release.smoke_url
     deps = Deps(
         settings=app.settings,
@@ -299,6 +303,7 @@ def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, hea
         smoke=(lambda: http_smoke(smoke_url)) if smoke_url else None,
         stop=app.stop,
         hooks=app.hooks,
+        gates=gates,
     )
     return Switch(
         deps, plan, outputs,
@@ -351,6 +356,52 @@ def release(app: App, *, ami: str | None, manifest: Path | None, size: int | Non
     return plan
 
 
+# -- gates ([gates], bluegreen/gates.py) ----------------------------------------------------------
+
+
+def gate_watch(app: App, outputs: StackOutputs) -> GateWatch | None:
+    """The configured gates over CloudWatch, or ``None`` when there are none. In the attach mode
+    both colors share one target group: its metrics judge the new color while it serves (the
+    watch never reads metrics from before it started) and there is no old one to compare with."""
+    settings = app.settings.gates
+    if not settings.enabled:
+        return None
+    source = str(app.settings.source or "bluegreen.toml")
+    problem = metric_gates_unusable(settings, outputs.target_group_arn)
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
+    return build_gate_watch(settings, app.cloudwatch, outputs.target_group_arn, None, source=source)
+
+
+def open_gates(app: App, plan: ReleasePlan, outputs: StackOutputs, *, dry_run: bool = False) -> GateWatch | None:
+    """Start the gates before the run's first AWS change: an alarm that does not exist is a
+    config error (exit 3) and one already in ALARM blocks the release (exit 10, nothing changed)
+    unless ``block_on_existing_alarm = false``. A rollback run is never gated: nothing may block
+    going back. With ``dry_run`` only says what it found."""
+    if plan.mode is Mode.ROLLBACK:
+        return None
+    watch = gate_watch(app, outputs)
+    if watch is None:
+        return None
+    if not dry_run:
+        app.gate_watch = watch
+    verdict = watch.start(app.clock.now())
+    if verdict is None:
+        return watch
+    if not verdict.tripped:
+        app.reporter.info(f"gates: {verdict.reason}")
+        return watch
+    if dry_run:
+        app.reporter.warn(f"would block: {verdict}")
+        return watch
+    app.reporter.error(f"{verdict}")
+    raise RolledBackError(
+        f"{plan.mode.value} {plan.live} -> {plan.target} blocked before any change by {verdict}; "
+        f"nothing was changed, {plan.live} serves as before",
+        hint="find out why the alarm fires first, or set [gates] block_on_existing_alarm = false",
+    )
+
+
 # -- the keep-old window -----------------------------------------------------------------------
 
 
@@ -366,9 +417,13 @@ def watch_kept_warm(app: App, plan: ReleasePlan, seconds: int) -> None:
     try:
         with held_lease(app, new_run_id()) as renew:
             ids = health.in_service_ids(app.autoscaling.describe_group(outputs.asg_names[new]))
+            # The release's own gates, same baseline: a transition to ALARM since the release
+            # began trips here, whether it happened in a step no gate watched or during the window.
+            gates = app.gate_watch
             app.waiter(on_tick=renew).hold(
                 f"watch {new} while {old} is kept warm (>= {threshold:.0%} healthy)",
-                lambda: health.targets_health(app.traffic.describe_traffic(), ids, threshold),
+                gated_probe(lambda: health.targets_health(app.traffic.describe_traffic(), ids, threshold),
+                            gates, app.clock, app.reporter, color=new.value),
                 seconds=seconds,
                 color=new.value,
             )

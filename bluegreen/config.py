@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from .blast_radius import color_prefix, split_address
 from .errors import ConfigError, InputError
+from .gates import GateSettings, parse_gates
 from .model import Color
 
 DEFAULT_CONFIG_NAME = "bluegreen.toml"
@@ -168,6 +169,7 @@ class Settings:
     state: StateSettings = field(default_factory=StateSettings)
     hooks: tuple[HookSettings, ...] = ()
     notify: tuple[NotifySettings, ...] = ()
+    gates: GateSettings = field(default_factory=GateSettings)  # [gates]: bluegreen/gates.py
 
     def replace(self, section: str, **changes: Any) -> "Settings":
         """A copy with keys of one section changed (how CLI flags override the file)."""
@@ -215,9 +217,12 @@ def parse_settings(data: Mapping[str, Any], *, source: Path) -> Settings:
         if section_name in _LISTS:
             sections[section_name] = _LISTS[section_name](table, source, base)
             continue
+        if section_name == "gates":  # nested lists ([[gates.alarm]]): parsed where gates are judged
+            sections["gates"] = parse_gates(table, source)
+            continue
         section_type = _SECTIONS.get(section_name)
         if section_type is None:
-            known = ", ".join([f"[{name}]" for name in _SECTIONS] + [f"[[{name}]]" for name in _LISTS])
+            known = ", ".join([f"[{name}]" for name in _SECTIONS] + ["[gates]"] + [f"[[{name}]]" for name in _LISTS])
             raise ConfigError(f"{source}: unknown section [{section_name}]; known sections: {known}")
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: {section_name} must be a table ([{section_name}])")

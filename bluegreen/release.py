@@ -20,6 +20,7 @@ from .errors import (
     RolledBackError,
     StateMismatchError,
 )
+from .gates import GateWatch, gated_probe
 from .health import Verdict
 from .journal import Journal
 from .model import (
@@ -57,6 +58,9 @@ class Deps:
     stop: StopToken | None = None  # a signal or a lost lease: checked at every step boundary
     # hooks.Hooks: hooks(point, facts, **extra) at the points below; raises in a gate to fail the step.
     hooks: Callable[..., None] | None = None
+    # gates.GateWatch, started before the run's first change (commands.open_gates); checked
+    # during the verify window, where a trip fails the window like an unhealthy target.
+    gates: GateWatch | None = None
 
 
 # Where the hook points stand in the step order (hooks.py explains each).
@@ -256,7 +260,8 @@ class Switch:
         ids = health.in_service_ids(self.group(target))
         self.d.waiter.hold(
             f"verify {target} (>= {threshold:.0%} healthy)",
-            lambda: health.targets_health(self.traffic(), ids, threshold),
+            gated_probe(lambda: health.targets_health(self.traffic(), ids, threshold),
+                        self.d.gates, self.d.waiter.clock, self.d.reporter, color=target.value),
             seconds=self.d.settings.release.verify_seconds,
             color=target.value,
         )

@@ -47,6 +47,7 @@ class InstanceSpec:
     version: str
     broken: str | None = None
     boot_delay: float = 0.0
+    fault: str | None = None  # sample app --fault: answers 500 to a fraction / adds latency, checks pass
 
     @classmethod
     def coerce(cls, value: Any) -> "InstanceSpec":
@@ -56,10 +57,10 @@ class InstanceSpec:
             return cls(value)
         if isinstance(value, Mapping):
             return cls(str(value["version"]), value.get("broken"),
-                       float(value.get("boot_delay") or 0.0))
-        if isinstance(value, (tuple, list)) and 1 <= len(value) <= 3:
-            version, broken, boot = (list(value) + [None, 0.0])[:3]
-            return cls(str(version), broken, float(boot or 0.0))
+                       float(value.get("boot_delay") or 0.0), value.get("fault"))
+        if isinstance(value, (tuple, list)) and 1 <= len(value) <= 4:
+            version, broken, boot, fault = (list(value) + [None, 0.0, None])[:4]
+            return cls(str(version), broken, float(boot or 0.0), fault)
         raise TypeError(f"cannot read an instance spec from {value!r}")
 
 
@@ -203,7 +204,7 @@ class DataPlane:
         new = [i for i in desired.instances if i not in running and i not in self._failed]
         for iid in new:
             spec = desired.instances[iid]
-            fleet.start(iid, spec.version, spec.broken, spec.boot_delay, wait=False)
+            fleet.start(iid, spec.version, spec.broken, spec.boot_delay, wait=False, fault=spec.fault)
         for iid in new:
             # A booting app (boot_delay) is added at once and fails its checks meanwhile, as a
             # target whose instance is InService but whose app is not up yet. Others are added

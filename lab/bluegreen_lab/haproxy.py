@@ -40,6 +40,9 @@ from pathlib import Path
 
 BACKEND = "be_app"
 HOST = "127.0.0.1"
+# Prefix of HAProxy's per-request log lines: "<mark> ACCEPT_EPOCH.MS TOTAL_MS SERVER STATUS SERVER_MS"
+# (SERVER "<NOSRV>" when HAProxy answered itself; SERVER_MS -1 when no response came).
+REQUEST_LOG_MARK = "BGREQ"
 
 # srv_admin_state bits (include/haproxy/server-t.h)
 _ADMF_FMAINT, _ADMF_IMAINT, _ADMF_CMAINT = 0x01, 0x02, 0x04
@@ -119,10 +122,13 @@ def _render_config(*, port: int, sock: Path, backend: str, health_path: str,
     # - retries + redispatch 1 + retry-on conn-failure empty-response: a connection refused/reset by a
     #   server that just went away is retried on another server (the zero-failure target).
     # - short connect timeout: a stopped backend fails fast instead of stalling clients.
+    # - one log line per request on stdout (REQUEST_LOG_MARK, accept time, total time, server,
+    #   status, server response time): the lab's CloudWatch model reads them (lab/cloudwatch.py).
     return f"""\
 global
     stats socket {sock} mode 600 level admin
     maxconn 4096
+    log stdout format raw local0 info
 
 defaults
     mode http
@@ -137,6 +143,8 @@ defaults
     retry-on conn-failure empty-response
     option http-server-close
     option dontlognull
+    log global
+    log-format "{REQUEST_LOG_MARK} %Ts.%ms %Ta %s %ST %Tr"
 
 frontend fe_app
     bind {HOST}:{port}
@@ -215,6 +223,11 @@ class HAProxy:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def log_path(self) -> Path | None:
+        """HAProxy's stdout and stderr: messages and the per-request lines (``REQUEST_LOG_MARK``)."""
+        return None if self._dir is None else self._dir / "haproxy.log"
 
     def log_text(self) -> str:
         if self._dir is None or not (self._dir / "haproxy.log").exists():

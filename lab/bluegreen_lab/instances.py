@@ -35,6 +35,7 @@ class Instance:
     pid: int
     broken: str | None
     boot_delay: float
+    fault: str | None = None
 
 
 _live: "weakref.WeakSet[InstanceFleet]" = weakref.WeakSet()
@@ -100,7 +101,7 @@ class InstanceFleet:
         raise RuntimeError("no free port on 127.0.0.1")
 
     def start(self, instance_id: str, version: str, broken: str | None = None,
-              boot_delay: float = 0.0, *, wait: bool | None = None) -> int:
+              boot_delay: float = 0.0, *, wait: bool | None = None, fault: str | None = None) -> int:
         """Start the instance's process (idempotent) and return its port.
 
         ``wait`` (default: when there is no boot delay) blocks until the port accepts connections.
@@ -117,6 +118,8 @@ class InstanceFleet:
                 argv += ["--boot-delay", str(boot_delay)]
             if self.latency_ms:
                 argv += ["--latency-ms", str(self.latency_ms)]
+            if fault:
+                argv += ["--fault", fault]
             log = open(self.log_dir / f"{instance_id}.log", "ab")
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
@@ -126,7 +129,7 @@ class InstanceFleet:
                 log.close()
             self._procs[instance_id] = proc
             self._meta[instance_id] = Instance(instance_id, version, port, proc.pid,
-                                               broken, boot_delay)
+                                               broken, boot_delay, fault)
         if wait is None:
             wait = not boot_delay
         if wait:

@@ -38,6 +38,9 @@ LAB_STATE_BUCKET = "bluegreen-lab-state"
 
 # AMI tag that makes the sample app fail its health checks: "now" or "after:SECONDS".
 LAB_BROKEN_TAG = "bluegreen-lab:broken"
+# AMI tag of a version that passes its health checks but hurts users: the sample app's --fault,
+# e.g. "errors=0.05" (5 % of requests answer 500) or "latency_ms=300".
+LAB_FAULT_TAG = "bluegreen-lab:fault"
 
 _LAB_ENV = {
     "AWS_ACCESS_KEY_ID": LAB_CREDENTIAL,
@@ -85,6 +88,7 @@ class Lab:
         self.fidelity: Any = None
         self.health: Any = None  # ScriptedHealth, or the data plane
         self.dataplane: Any = None
+        self.cloudwatch: Any = None  # the CloudWatch model (data plane only): bluegreen_lab.cloudwatch
         self.stack_dir: Path | None = None
         self.config_path = self.workdir / "bluegreen.toml"
         self._saved_env: dict[str, str | None] = {}
@@ -122,6 +126,9 @@ class Lab:
 
     def stop(self) -> None:
         try:
+            if self.cloudwatch is not None:
+                self.cloudwatch.stop()
+                self.cloudwatch = None
             if self.dataplane is not None:
                 self.dataplane.stop()
                 self.dataplane = None
@@ -202,12 +209,16 @@ class Lab:
     def client(self, service: str) -> Any:
         return self.emulator.client(service)
 
-    def bake(self, version: str, *, broken: str | None = None) -> str:
-        """An "AMI" of the sample app at ``version`` (``broken``: "now" or "after:SECONDS")."""
+    def bake(self, version: str, *, broken: str | None = None, fault: str | None = None) -> str:
+        """An "AMI" of the sample app at ``version`` (``broken``: "now" or "after:SECONDS";
+        ``fault``: "errors=0.05", "latency_ms=300" or both, comma-separated: it passes its health
+        checks while failing or slowing that share of real requests)."""
         ec2 = self.client("ec2")
         ami = register_lab_image(ec2, f"web-{version}-{time.time_ns()}", version)
         if broken:
             ec2.create_tags(Resources=[ami], Tags=[{"Key": LAB_BROKEN_TAG, "Value": broken}])
+        if fault:
+            ec2.create_tags(Resources=[ami], Tags=[{"Key": LAB_FAULT_TAG, "Value": fault}])
         return ami
 
     def deploy_initial(self, ami: str, *, size: int = 2, reporter: Reporter | None = None) -> App:
@@ -251,6 +262,46 @@ class Lab:
         self.dataplane.start()
         self.health = self.dataplane
         self.fidelity.health = self.dataplane
+        self._start_cloudwatch()
+
+    def _start_cloudwatch(self) -> None:
+        """Per-target-group ALB metrics from HAProxy's request log into the emulated CloudWatch."""
+        from .cloudwatch import CloudWatchModel
+
+        dataplane = self.dataplane
+        self.cloudwatch = CloudWatchModel(lambda: dataplane.haproxy.log_path, self._metric_targets,
+                                          self._put_metrics).start()
+
+    def _metric_targets(self) -> dict[str, list[tuple[str, str]]]:
+        """Instance id -> (TargetGroup, LoadBalancer) dimensions of every target group it is
+        registered with (draining included), read from moto's backends under the fidelity lock."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.elbv2.models import elbv2_backends
+
+        from bluegreen.aws.cloudwatch import load_balancer_dimension, target_group_dimension
+
+        with self.fidelity.lock:
+            records = self.fidelity.snapshot()
+            groups = {tg.arn: tg for tg in elbv2_backends[DEFAULT_ACCOUNT_ID][LAB_REGION].target_groups.values()}
+            mapping: dict[str, list[tuple[str, str]]] = {}
+            for arn, targets in records.items():
+                tg = groups.get(arn)
+                if tg is None or not tg.load_balancer_arns:
+                    continue  # behind no load balancer: no traffic, no metrics
+                dims = (target_group_dimension(arn), load_balancer_dimension(tg.load_balancer_arns[0]))
+                for record in targets:
+                    if record.state in ("initial", "healthy", "unhealthy", "draining"):
+                        mapping.setdefault(record.instance_id, []).append(dims)
+        return mapping
+
+    def _put_metrics(self, data: list[dict[str, Any]]) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        from .cloudwatch import NAMESPACE
+
+        with self.fidelity.lock:
+            cloudwatch_backends[DEFAULT_ACCOUNT_ID][LAB_REGION].put_metric_data(NAMESPACE, data)
 
     @property
     def url(self) -> str:
@@ -274,7 +325,7 @@ class Lab:
                         continue
                     tags = _image_tags(ec2, instance.image_id)
                     instances[instance.id] = (tags.get(LAB_IMAGE_VERSION_TAG, "v0"), tags.get(LAB_BROKEN_TAG),
-                                              self.options.boot_delay)
+                                              self.options.boot_delay, tags.get(LAB_FAULT_TAG))
             targets: dict[str, str] = {}
             for records in self.fidelity.snapshot().values():
                 for record in records:

@@ -5,7 +5,8 @@ Standalone script, standard library only::
 
     python sample_app.py --port P --version v2 [--instance-id i-123]
                          [--broken now|after:SECONDS] [--boot-delay S]
-                         [--latency-ms MS] [--parent-pid PID] [--max-lifetime S]
+                         [--latency-ms MS] [--fault errors=F,latency_ms=MS]
+                         [--parent-pid PID] [--max-lifetime S]
 
 * ``GET /``        -> 200, JSON ``{"version": ..., "instance_id": ..., "pid": ...}``
                       (header ``X-App-Version`` carries the version too).
@@ -13,6 +14,9 @@ Standalone script, standard library only::
                       (``--broken now``: from the start; ``--broken after:N``: after N s of uptime).
 * ``--boot-delay S`` sleeps before binding the port (connection refused while "booting").
 * ``--latency-ms MS`` adds a small simulated latency to ``GET /``.
+* ``--fault errors=F,latency_ms=MS``: the release that hurts users without failing its checks:
+  ``/health`` stays 200 while a fraction F of ``GET /`` answers 500 (exactly every 1/F-th
+  request, so a test knows the count) and/or every ``GET /`` takes MS longer.
 * SIGTERM / SIGINT: stop accepting, finish in-flight requests (bounded), exit 0.
 * ``--parent-pid``: exit by itself when that process disappears (no orphans if the
   supervisor is SIGKILLed).
@@ -31,6 +35,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HOST = "127.0.0.1"
 SHUTDOWN_GRACE_S = 5.0
 PARENT_POLL_S = 0.5
+
+
+def parse_fault(value: str | None) -> tuple[float, float]:
+    """``"errors=0.05,latency_ms=300"`` -> (0.05, 0.3): the error fraction and added seconds."""
+    errors, latency = 0.0, 0.0
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        key, _, number = part.partition("=")
+        key = key.strip()
+        if key == "errors":
+            errors = float(number)
+            if not 0 <= errors <= 1:
+                raise ValueError("errors=F must be a fraction in [0, 1]")
+        elif key == "latency_ms":
+            latency = float(number) / 1000.0
+            if latency < 0:
+                raise ValueError("latency_ms must be >= 0")
+        else:
+            raise ValueError(f"--fault: unknown key {key!r} (errors=F, latency_ms=MS)")
+    return errors, latency
 
 
 def parse_broken(value: str | None) -> float | None:
@@ -55,14 +80,29 @@ class AppServer(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog; socketserver's default of 5 overflows at 200 req/s
 
     def __init__(self, addr, handler, *, version: str, instance_id: str,
-                 broken_after: float | None, latency_s: float):
+                 broken_after: float | None, latency_s: float, error_rate: float = 0.0,
+                 fault_latency_s: float = 0.0):
         super().__init__(addr, handler)
+        self.error_rate = error_rate
+        self.fault_latency_s = fault_latency_s
+        self._served = 0
+        self._count_lock = threading.Lock()
         self.version = version
         self.instance_id = instance_id
         self.broken_after = broken_after
         self.latency_s = latency_s
         self.started = time.monotonic()
         self.stopping = threading.Event()
+
+    def fails_next(self) -> bool:
+        """Whether this ``GET /`` is one of the faulty fraction: request n fails when
+        floor(n * rate) grows, so exactly rate x n of the first n requests fail."""
+        if self.error_rate <= 0:
+            return False
+        with self._count_lock:
+            self._served += 1
+            n = self._served
+        return int(n * self.error_rate) > int((n - 1) * self.error_rate)
 
     def is_broken(self) -> bool:
         if self.broken_after is None:
@@ -98,8 +138,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, b"ok\n", "text/plain")
             return
         if path == "/":
-            if self.server.latency_s > 0:
-                time.sleep(self.server.latency_s)
+            delay = self.server.latency_s + self.server.fault_latency_s
+            if delay > 0:
+                time.sleep(delay)
+            if self.server.fails_next():
+                self._send(500, b"injected fault\n", "text/plain")
+                return
             body = json.dumps({
                 "version": self.server.version,
                 "instance_id": self.server.instance_id,
@@ -120,11 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broken", default=None)
     p.add_argument("--boot-delay", type=float, default=0.0)
     p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--fault", default=None)
     p.add_argument("--parent-pid", type=int, default=0)
     p.add_argument("--max-lifetime", type=float, default=6 * 3600,
                    help="exit after this many seconds whatever happens (no immortal lab process)")
     args = p.parse_args(argv)
     broken_after = parse_broken(args.broken)
+    error_rate, fault_latency_s = parse_fault(args.fault)
     instance_id = args.instance_id or f"port-{args.port}"
 
     stop = threading.Event()
@@ -146,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
 
     httpd = AppServer((HOST, args.port), Handler, version=args.version,
                       instance_id=instance_id, broken_after=broken_after,
-                      latency_s=args.latency_ms / 1000.0)
+                      latency_s=args.latency_ms / 1000.0, error_rate=error_rate,
+                      fault_latency_s=fault_latency_s)
     serve = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
                              name="serve", daemon=True)
     serve.start()

@@ -4,12 +4,14 @@ the target registry and fault injection."""
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from ._patching import Patcher
 from .classic_elb import classic_elb_registers_per_group, connection_draining_keeps_its_timeout
 from .clock import DEFAULT_CLOCK, ClockFn
+from .cloudwatch import metric_alarms_are_evaluated, percentile_statistics
 from .groups import health_check_grace_period_keeps_zero
 from .faults import CallListener, FaultInjector, response_layer
 from .health import HealthSource, ScriptedHealth
@@ -51,6 +53,8 @@ CORRECTIONS: tuple[Correction, ...] = (
     capacity_bounds,
     standby_bounds,
     instance_id_limit,  # after standby_bounds: wraps it, so the request's shape is checked first
+    metric_alarms_are_evaluated,
+    percentile_statistics,
     response_layer,
 )
 
@@ -63,6 +67,9 @@ class Fidelity:
         self.health: HealthSource = health
         self.clock: ClockFn = clock
         self.pending_seconds: float = DEFAULT_PENDING_SECONDS
+        # CloudWatch's clock (epoch seconds): metric timestamps are wall-clock, so alarm
+        # evaluation reads this one, not the monotonic ``clock``. Tests may set a fixed one.
+        self.wall: Callable[[], float] = time.time
         self.lock = threading.RLock()
         self._settlers: list[Settler] = []
         self._local = threading.local()  # per thread: depth of moto calls / settling under way
