@@ -421,7 +421,7 @@ def _traffic_problems(traffic: TrafficSettings) -> list[str]:
     if traffic.mode not in TRAFFIC_MODES:
         problems.append(f"traffic.mode {traffic.mode!r} must be one of {', '.join(TRAFFIC_MODES)}")
     if traffic.on_timeout not in strategy.ON_TIMEOUT:
-        problems.append(f"traffic.on_timeout {traffic.on_timeout!r} must be one of {', '.join(ON_TIMEOUT)}")
+        problems.append(f"traffic.on_timeout {traffic.on_timeout!r} must be one of {', '.join(strategy.ON_TIMEOUT)}")
     try:
         traffic.weight_steps()
     except strategy.StrategyError as exc:
