@@ -778,10 +778,35 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
 # -- bootstrap ---------------------------------------------------------------------------------
 
 
+def _bootstrap_weighted(app: App, situation: Situation) -> None:
+    """Weighted mode: Terraform attached each group to its own target group and created the
+    listener with all weight on the tfvars' live color; wait until that color serves."""
+    live = situation.tfvars.live_color
+    if situation.shares is not None and situation.shares[live] != 100:
+        raise StateMismatchError(
+            f"cannot bootstrap: the listener gives {live} {situation.shares[live]} % of the traffic, not 100 %",
+            hint="bootstrap is for a new stack; use `bluegreen status`")
+    name = situation.outputs.asg_names[live]
+    vars_ = situation.tfvars.colors[live]
+    app.reporter.info(f"Starting bootstrap {app.settings.service.name}: {live} (weighted)", color=live.value)
+    waiter = app.waiter()
+    waiter.until(f"{live} instances",
+                 lambda: health.instances_ready(app.autoscaling.describe_group(name), vars_.ami, vars_.size),
+                 timeout=app.settings.timeouts.instances_in_service_seconds, color=live.value)
+    waiter.until(f"{live} targets healthy",
+                 lambda: health.targets_health(app.traffic_of(live).describe_traffic(),
+                                               health.in_service_ids(app.autoscaling.describe_group(name)), 1.0),
+                 timeout=app.settings.timeouts.targets_healthy_seconds, color=live.value)
+    app.reporter.ok(f"Completed: {live} serves", color=live.value)
+
+
 def bootstrap(app: App) -> None:
     """The first deployment: nothing is attached yet, so attach the color the tfvars call live
     and wait until the load balancer sees it healthy."""
     situation = observe(app)
+    if situation.outputs.weighted:
+        _bootstrap_weighted(app, situation)
+        return
     if situation.assessment.attached:
         raise StateMismatchError(
             "cannot bootstrap: " + ", ".join(c.value for c in situation.assessment.attached)

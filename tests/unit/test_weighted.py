@@ -252,3 +252,14 @@ def test_resume_continues_from_the_journaled_step():
     switch.data.shift_index = 1
     switch.do_shift()
     assert listener.calls[0] == {TG[Color.BLUE]: 50, TG[Color.GREEN]: 50} and clock.t == 30.0
+
+
+def test_status_says_what_a_paused_run_waits_for():
+    from bluegreen.views import waiting_for
+
+    run = SimpleNamespace(state=RunState.PAUSED, data=RunData(shift_index=0, shift_percent=10, paused_at=0),
+                          header=SimpleNamespace(live=Color.BLUE, target=Color.GREEN))
+    assert waiting_for(run) == ("approval of step 1 with green at 10 %: `bluegreen promote` goes on, "
+                                "`bluegreen abort` flips all traffic back to blue")
+    run.state = RunState.IN_FLIGHT
+    assert waiting_for(run) is None
