@@ -77,6 +77,12 @@ def test_canary_release_under_load(weighted_lab):
     assert m["mixed_version_window_s"] >= 2.0, m  # the 3 s canary pause mixed versions, by design
     last = [r for r in watch.records if r.start > window.end]
     assert last and all(r.version == "w2" for r in last)
+    # During the canary step HAProxy follows the listener's weights: about 10 % to the new color.
+    first_new = min(r.start for r in watch.records if r.version == "w2")
+    canary = [r for r in watch.records if first_new <= r.start < first_new + 2.0]
+    share = sum(r.version == "w2" for r in canary) / len(canary)
+    print(f"canary share of w2 in the first 2 s: {share:.1%} of {len(canary)}", file=sys.stderr)
+    assert 0.02 <= share <= 0.3, share
     after = _situation(lab)
     assert after.assessment.live is Color.GREEN and after.assessment.clean
     assert after.shares == {Color.BLUE: 0, Color.GREEN: 100}
