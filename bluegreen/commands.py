@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from . import health, packer, saved_plan, tfvars
 from .app import App
 from . import weighted
-from .errors import ConfigError, InputError, LockedError, RolledBackError, StateMismatchError, WaitError
+from .errors import ConfigError, InputError, RolledBackError, StateMismatchError, WaitError
 from .heartbeat import Heartbeat
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
 from .runstate import Event, RunData, RunHeader, RunState, RunView

@@ -9,14 +9,14 @@ clock, gates and the journal's requests as callables, so unit tests drive it wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from .errors import BluegreenError, ExitCode
 from .model import HEALTHY, Color, GroupState, TrafficState
 from .plan import LiveAssessment, Step
 from .strategy import WeightStep, weights_for
-
 
 # -- live color from the weights ------------------------------------------------------------------
 

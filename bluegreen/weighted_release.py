@@ -4,12 +4,13 @@ before the end of the bake every failure flips all traffic back to the old color
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import AwsError
 from .model import Color, TrafficState
 from .plan import Step
-from .ports import LoadBalancer, Listener
+from .ports import Listener, LoadBalancer
 from .release import Switch
 from .runstate import Event
 from .strategy import WeightStep, parse_steps

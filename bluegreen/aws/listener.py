@@ -60,7 +60,7 @@ class ListenerWeights:
         count_calls(elbv2, self.calls)
 
     @classmethod
-    def from_clients(cls, clients: AwsClients, listener_arn: str, rule_arn: str | None = None) -> "ListenerWeights":
+    def from_clients(cls, clients: AwsClients, listener_arn: str, rule_arn: str | None = None) -> ListenerWeights:
         return cls(clients.client("elbv2"), listener_arn, rule_arn=rule_arn, calls=clients.calls)
 
     def _actions(self) -> list[dict[str, Any]]:

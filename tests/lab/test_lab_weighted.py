@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from bluegreen_lab.demo import TrafficWatch, switch_metrics
 
 from bluegreen import commands
 from bluegreen.model import Color
 from bluegreen.report import Reporter
 from bluegreen.runstate import RunState
-from bluegreen_lab.demo import TrafficWatch, switch_metrics
 
 pytestmark = pytest.mark.lab
 

@@ -10,11 +10,27 @@ from types import SimpleNamespace
 import pytest
 
 from bluegreen.aws.listener import forward_weights, with_weights
-from bluegreen.model import HEALTHY, IN_SERVICE, Color, GroupState, Instance, TargetHealth, TrafficKind, TrafficState
+from bluegreen.model import (
+    HEALTHY,
+    IN_SERVICE,
+    Color,
+    GroupState,
+    Instance,
+    TargetHealth,
+    TrafficKind,
+    TrafficState,
+)
 from bluegreen.plan import Step, commit_point
 from bluegreen.runstate import Event, RunData, RunState, advance
 from bluegreen.strategy import WeightStep
-from bluegreen.weighted import HoldFailed, assess_weighted, hold, shares, weighted_steps, weights_match
+from bluegreen.weighted import (
+    HoldFailed,
+    assess_weighted,
+    hold,
+    shares,
+    weighted_steps,
+    weights_match,
+)
 from bluegreen.weighted_release import WeightedSwitch
 
 TG = {Color.BLUE: "arn:tg/blue", Color.GREEN: "arn:tg/green"}
