@@ -637,7 +637,10 @@ def abort(app: App) -> None:
     from .aws.lease import default_owner
 
     run = _stalled_run(app, "abort")
-    if run.header.traffic is not None and not run.committed and _driven(app, run) is not None:
+    # Only where the driving process polls for requests (the shift's pauses and the bake);
+    # elsewhere the lease refuses as for any run (exit 9).
+    if (run.header.traffic is not None and not run.committed and run.at in (Step.SHIFT.value, Step.BAKE.value)
+            and _driven(app, run) is not None):
         app.journal.request(run.run_id, "abort", at_step=run.data.shift_index or 0, by=default_owner())
         app.reporter.info(f"abort sent to run {run.run_id}, driven by {_driven(app, run)}")
         final = _await_driver(app, run, "abort", lambda r: r is None or r.state.final)

@@ -1,0 +1,100 @@
+"""The weighted mode through the real command flows in the fake world (tests/unit/fakeworld.py):
+an approval pause whose waiting process is killed survives in the journal; `promote` (then
+`resume`) goes on, `abort` flips all traffic back; a tripped gate during the bake flips back in one
+listener call and exits 10."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bluegreen import commands
+from bluegreen.errors import ExitCode, LockedError, RolledBackError, StateMismatchError
+from bluegreen.model import Color
+from bluegreen.runstate import RunState
+from bluegreen.views import waiting_for
+from fakeworld import AMI_V2, COLOR_TG, Crash, FakeWorld, Trap, last_run, outcome
+
+
+def _release(app) -> None:
+    commands.release(app, ami=AMI_V2, manifest=None, size=None, keep_old=False, dry_run=False, wait=False)
+
+
+def _paused_then_killed(tmp_path: Path) -> FakeWorld:
+    world = FakeWorld(tmp_path, weighted=True, steps="20:pause,100", bake_seconds=0)
+    world.traps.append(Trap(lambda c: c.service == "journal" and c.args.get("status") == "state"
+                            and world.journal_records[-1].data.get("state") == "paused", when="after"))
+    with pytest.raises(Crash):
+        _release(world.app())
+    run = last_run(world)
+    assert run.state is RunState.PAUSED
+    assert "approval of step 1 with green at 20 %" in waiting_for(run)
+    assert world.weights == {COLOR_TG[Color.BLUE]: 80, COLOR_TG[Color.GREEN]: 20}
+    world.traps.clear()
+    return world
+
+
+def _operator(world: FakeWorld, command) -> BaseException | None:
+    """Run ``command`` in a new process; as the messages say, `unlock` a dead holder's lease."""
+    try:
+        command(world.app())
+    except (LockedError, StateMismatchError):
+        commands.unlock(world.app(), last_run(world).run_id)
+        command(world.app())
+    return None
+
+
+def test_a_killed_approval_pause_is_promoted_and_resumed(tmp_path: Path) -> None:
+    world = _paused_then_killed(tmp_path)
+    started = world.t
+    _operator(world, commands.promote)
+    if last_run(world).state is not RunState.COMPLETED:
+        _operator(world, commands.resume)  # the promote record waits in the journal for it
+    assert outcome(last_run(world)) == "completed"
+    assert world.weights == {COLOR_TG[Color.BLUE]: 0, COLOR_TG[Color.GREEN]: 100}
+    # The promote was honoured: the resumed run did not wait out the approval timeout (600 s).
+    assert world.t - started < 600
+    world.settle()
+    assert not world.drift() and not world.violations
+
+
+def test_a_killed_approval_pause_is_aborted_back_in_one_call(tmp_path: Path) -> None:
+    world = _paused_then_killed(tmp_path)
+    mark = len(world.calls)
+    _operator(world, commands.abort)
+    assert outcome(last_run(world)) == "aborted"
+    flips = [c for c in world.calls[mark:] if c.op == "ModifyListener"]
+    assert [c.args["weights"] for c in flips] == [{COLOR_TG[Color.BLUE]: 100, COLOR_TG[Color.GREEN]: 0}]
+    world.settle()
+    assert world.shape(Color.GREEN)["desired"] == 0 and not world.drift() and not world.violations
+
+
+class TripInBake:
+    interval = 10.0
+
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+
+    def start(self, now):
+        return None
+
+    def check(self, now):
+        from types import SimpleNamespace
+
+        baking = last_run(self.world).started[-1].value == "bake"
+        return SimpleNamespace(tripped=baking, gate="alarm web-5xx", reason="5xx 6.1 % > 5 % for 2 periods")
+
+
+def test_a_gate_tripping_in_the_bake_flips_back_and_exits_10(tmp_path: Path) -> None:
+    world = FakeWorld(tmp_path, weighted=True, steps="100", bake_seconds=300)
+    app = world.app()
+    app.gate_watch = lambda plan, outputs: TripInBake(world)
+    with pytest.raises(RolledBackError) as info:
+        _release(app)
+    assert info.value.exit_code is ExitCode.ROLLED_BACK
+    assert "gate alarm web-5xx tripped during the bake: 5xx 6.1 % > 5 % for 2 periods" in str(info.value)
+    assert world.weights == {COLOR_TG[Color.BLUE]: 100, COLOR_TG[Color.GREEN]: 0}
+    assert outcome(last_run(world)) == "rolled-back"
+    world.settle()
+    assert not world.drift() and not world.violations
