@@ -83,6 +83,9 @@ class WeightedSwitch(Switch):
             step = steps[index]
             self.note(Step.SHIFT, shift_index=index, shift_percent=step.percent)
             self.set_share(step.percent, why=f"step {index + 1}/{len(steps)}")
+            if self.gated:
+                # The attach mode's post-step gate, after each weight step (before its pause).
+                self.hook("post-step", after=f"{Step.SHIFT.value} {step.percent}%")
             if index == len(steps) - 1 and step.percent == 100 and not step.approval:
                 break  # the last step's hold is the bake
             self._hold(step, index, f"step {index + 1} ({step.percent} %)")

@@ -98,3 +98,14 @@ def test_a_gate_tripping_in_the_bake_flips_back_and_exits_10(tmp_path: Path) -> 
     assert outcome(last_run(world)) == "rolled-back"
     world.settle()
     assert not world.drift() and not world.violations
+
+
+def test_hooks_run_at_the_weighted_points_in_order(tmp_path: Path) -> None:
+    world = FakeWorld(tmp_path, weighted=True, steps="10:30s,100", bake_seconds=30)
+    app = world.app()
+    heard: list[tuple[str, dict]] = []
+    app.hooks = lambda point, facts, **extra: heard.append((point, extra))
+    _release(app)
+    points = [p for p, _ in heard]
+    assert points == ["start", "pre-traffic", "post-step", "post-step", "post-traffic", "on-complete"]
+    assert [e.get("after") for p, e in heard if p == "post-step"] == ["shift-traffic 10%", "shift-traffic 100%"]
