@@ -109,3 +109,27 @@ def test_hooks_run_at_the_weighted_points_in_order(tmp_path: Path) -> None:
     points = [p for p, _ in heard]
     assert points == ["start", "pre-traffic", "post-step", "post-step", "post-traffic", "on-complete"]
     assert [e.get("after") for p, e in heard if p == "post-step"] == ["shift-traffic 10%", "shift-traffic 100%"]
+
+
+def test_status_shows_weights_per_color(tmp_path: Path) -> None:
+    from bluegreen.views import status_document, status_text
+
+    world = FakeWorld(tmp_path, weighted=True)
+    world.weights = {COLOR_TG[Color.BLUE]: 90, COLOR_TG[Color.GREEN]: 10}  # a canary left half way
+    situation = commands.observe(world.app())
+    doc = status_document(situation, "web", None)
+    assert doc["colors"]["blue"]["weight_percent"] == 90 and doc["colors"]["green"]["weight_percent"] == 10
+    assert doc["live"] is None and "traffic is split: blue 90 %, green 10 %" in doc["problems"][0]
+    text = status_text(doc)
+    assert "weight 90 %" in text and "weight 10 %" in text
+
+
+def test_status_drift_of_a_clean_weighted_stack_is_empty(tmp_path: Path) -> None:
+    from bluegreen import drift
+
+    world = FakeWorld(tmp_path, weighted=True)
+    situation = commands.observe(world.app())
+    assert situation.assessment.clean and situation.assessment.live is Color.BLUE
+    found = drift.find(situation.observed, situation.assessment, situation.tfvars, situation.outputs, None, None,
+                       drift.Where(stack_dir="stack", region="us-east-1"))
+    assert found == ()
