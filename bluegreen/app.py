@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from .aws.autoscaling import AutoScalingAdapter
 from .aws.cloudwatch import CloudWatchGates
 from .aws.elb import ClassicElbTraffic, TargetGroupTraffic
+from .aws.listener import ListenerWeights
 from .aws.images import ImagesAdapter
 from .aws.journal_store import FileJournalStore, S3JournalStore
 from .aws.lease import FileLease, S3Lease
@@ -21,7 +22,7 @@ from .config import Settings, StateSettings
 from .errors import ConfigError
 from .hooks import HookRunner, Hooks
 from .journal import Journal
-from .model import TrafficKind
+from .model import Color, TrafficKind
 from .observe import AwsCallEvent, Listeners, TerraformEvent
 from .ports import LoadBalancer
 from .report import Reporter
@@ -221,6 +222,22 @@ class App:
         if outputs.traffic_kind is TrafficKind.ALB:
             return TargetGroupTraffic.from_clients(self.clients, outputs.traffic_name)
         return ClassicElbTraffic.from_clients(self.clients, outputs.traffic_name)
+
+    @cached_property
+    def listener(self) -> ListenerWeights:
+        """The weighted mode's listener (its forward action's weights)."""
+        outputs = self.stack.outputs()
+        assert outputs.listener_arn, "weighted outputs validated on load"
+        return ListenerWeights.from_clients(self.clients, outputs.listener_arn)
+
+    def traffic_of(self, color: Color) -> LoadBalancer:
+        """The weighted mode: ``color``'s own target group (one adapter per color, reused)."""
+        cache = self.__dict__.setdefault("_color_traffic", {})
+        if color not in cache:
+            groups = self.stack.outputs().color_target_groups
+            assert groups, "weighted outputs validated on load"
+            cache[color] = TargetGroupTraffic.from_clients(self.clients, groups[color])
+        return cache[color]
 
     @cached_property
     def location(self) -> StateLocation:

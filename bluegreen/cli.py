@@ -17,7 +17,8 @@ import typer
 from . import __version__, commands, drift, views
 from .app import App
 from .config import DEFAULT_CONFIG_NAME, Settings, check_endpoint_url, load_settings, parse_duration
-from .errors import BluegreenError, ExitCode
+from .errors import BluegreenError, ConfigError, ExitCode
+from .strategy import StrategyError, parse_steps
 from .report import Reporter
 from .stop import RunStopped, StopToken
 
@@ -299,6 +300,12 @@ def release(
                      help="Apply exactly the plan `bluegreen plan --out FILE` saved; refused (exit 7) if the state, "
                      "the tfvars or the live color moved since."),
     ] = None,
+    steps: Annotated[
+        Optional[str],
+        typer.Option("--steps", metavar="STEPS",
+                     help="Weighted mode: the new color's share and pause per step, e.g. 10:2m,50:pause,100 "
+                     "(pause = wait for `bluegreen promote`); overrides [traffic] steps/strategy."),
+    ] = None,
     dry_run: DryRunOpt = False,
     config: ConfigOpt = Path(DEFAULT_CONFIG_NAME),
     terraform_bin: TerraformBinOpt = None,
@@ -314,6 +321,12 @@ def release(
                          wait=not no_wait, saved_plan_file=saved_plan)
 
     def adjust(settings: Settings) -> Settings:
+        if steps is not None:
+            try:
+                parse_steps(steps, "--steps")
+            except StrategyError as exc:
+                raise ConfigError(str(exc)) from None
+            settings = settings.replace("traffic", steps=steps)
         if keep_old is None:
             return settings
         return settings.replace("release", keep_old_seconds=parse_duration(keep_old, "--keep-old"))
@@ -359,6 +372,8 @@ _register("swap", commands.swap,
 _register("resume", commands.resume, "Continue an interrupted release, rollback or swap from its journal.")
 _register("abort", commands.abort,
           "Undo an interrupted release, rollback or swap (before the old color left service).")
+_register("promote", commands.promote,
+          "Weighted mode: end the approval pause a release waits at and skip its remaining timed pauses.")
 _register("finalize", commands.finalize, "Scale a color kept warm by --keep-old to zero through Terraform.")
 _register("bootstrap", commands.bootstrap,
           "First deployment of a new stack: attach the tfvars' live color and wait until healthy.")

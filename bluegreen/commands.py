@@ -4,6 +4,7 @@ decide (pure), act through the executor, report. ``cli.py`` only parses flags an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 from . import health, packer, saved_plan, tfvars, watch
 from .app import App
+from . import weighted
 from .aws.journal_store import check_run_id
 from .errors import BluegreenError, ConfigError, InputError, RolledBackError, StateMismatchError, WaitError
 from .gates import GateWatch, build_gate_watch, gated_probe, metric_gates_unusable
@@ -33,6 +35,8 @@ from .plan import (
 from .release import Deps, PreparedApply, Switch, reported_hook, attach, compensate, execute
 from .saved_plan import SavedPlan
 from .smoke import http_smoke
+from .strategy import describe as describe_steps
+from .weighted_release import WeightedSwitch
 from .stack import Preview, ensure_writable
 from .waits import WaitFailed
 
@@ -71,6 +75,9 @@ class Situation:
     tfvars: TfVars
     observed: Observed
     assessment: LiveAssessment
+    # Weighted mode: each color's share of traffic (percent) and its own target group's health.
+    shares: dict[Color, int] | None = None
+    health: dict[Color, Any] | None = None
 
 
 def read_vars_first(app: App) -> TfVars:
@@ -84,6 +91,7 @@ def observe(app: App) -> Situation:
     read_vars_first(app)
     tfvars, _ = app.stack.read_vars()
     outputs = app.stack.outputs()
+    check_mode(app, outputs)
     groups = {}
     for color in Color:
         name = outputs.asg_names[color]
@@ -94,9 +102,37 @@ def observe(app: App) -> Situation:
                 "apply the stack first"
             )
         groups[color] = group
+    if outputs.weighted:
+        return _observe_weighted(app, outputs, tfvars, groups)
     observed = Observed(groups=groups, traffic=app.traffic.describe_traffic())
     assessment = assess_live(observed, tfvars.live_color, outputs.live_color)
     return Situation(outputs, tfvars, observed, assessment)
+
+
+def _observe_weighted(app: App, outputs: StackOutputs, tfvars: TfVars, groups: dict) -> Situation:
+    if app.settings.traffic.mode != "weighted":
+        raise ConfigError(f"{app.settings.source or 'bluegreen.toml'}: traffic.mode is "
+                          f"{app.settings.traffic.mode!r} but the stack's outputs say traffic_mode = "
+                          "'weighted'; set [traffic] mode = \"weighted\"")
+    assert outputs.color_target_groups is not None
+    weights = app.listener.weights()
+    health = {c: app.traffic_of(c).describe_traffic() for c in Color}
+    assessment = weighted.assess_weighted(groups, health, weights, outputs.color_target_groups,
+                                          tfvars.live_color, outputs.live_color)
+    # Attach-mode readers of ``observed.traffic`` see the serving color's target group.
+    shown = assessment.live or tfvars.live_color
+    observed = Observed(groups=groups, traffic=health[shown])
+    return Situation(outputs, tfvars, observed, assessment,
+                     shares=weighted.shares(weights, outputs.color_target_groups), health=health)
+
+
+def check_mode(app: App, outputs: StackOutputs) -> None:
+    """``[traffic] mode = "weighted"`` needs a stack with the weighted outputs (an ALB listener)."""
+    if app.settings.traffic.mode == "weighted" and not outputs.weighted:
+        raise ConfigError(f"{app.settings.source or 'bluegreen.toml'}: traffic.mode = \"weighted\" needs a "
+                          "stack whose outputs give traffic_mode = \"weighted\", listener_arn and "
+                          "target_group_arns (an ALB; see README \"The Terraform contract\"); this stack's "
+                          f"traffic_kind is {outputs.traffic_kind.value!r}")
 
 
 def in_flight(app: App) -> RunView | None:
@@ -190,7 +226,7 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
     situation = observe(app)
     if saved is not None and dry_run:
         refuse_if_stale(app, saved, situation)  # otherwise once, under the lease (below)
-    plan = plan_switch(situation.observed, situation.assessment, intent, target_ami)
+    plan = _mode_plan(situation, plan_switch(situation.observed, situation.assessment, intent, target_ami))
     rep.info(f"Starting {plan.mode.value} {app.settings.service.name} {plan.live} -> {plan.target}"
              f" (AMI {plan.ami}, size {plan.size}, run {run_id})")
     for note in plan.notes:
@@ -198,6 +234,9 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
     if saved is not None:
         rep.info(f"the saved plan {saved.path} (plan {saved.plan.intent.plan_id}, made "
                  f"{saved.plan.created_at}) is the change this release applies")
+    traffic = _traffic_header(app, situation, plan)
+    if traffic is not None:
+        rep.info(f"weighted: steps {traffic['steps']}, bake {traffic['bake_seconds']}s")
     if dry_run:
         open_gates(app, plan, situation.outputs, dry_run=True)
         for number, step in enumerate(plan.steps, start=1):
@@ -214,7 +253,7 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
         situation = observe(app)
         if saved is not None:
             refuse_if_stale(app, saved, situation)
-        plan = plan_switch(situation.observed, situation.assessment, intent, target_ami)
+        plan = _mode_plan(situation, plan_switch(situation.observed, situation.assessment, intent, target_ami))
         label = saved.plan.intent.release_label if saved is not None else _release_label(plan.mode, run_id)
         # Before the first AWS change: a refused plan (blast radius, stale) touches nothing.
         prepared = prepare_apply(app, plan, situation, run_id, label, saved)
@@ -233,6 +272,7 @@ def run_switch(app: App, intent: SwitchIntent, target_ami: str, *, dry_run: bool
             saved_plan=None if saved is None else {
                 "file": str(saved.path), "plan_id": saved.plan.intent.plan_id,
                 "terraform_plan_sha256": saved.plan.plan_sha256},
+            traffic=_traffic_header(app, situation, plan),
         )
         app.journal.begin(run_id, plan.mode.value, header, caller=caller_of(app))
         switch = _switch(app, plan, situation.outputs, run_id, header, renew, prepared=prepared, gates=gates)
@@ -288,6 +328,25 @@ def refuse_if_stale(app: App, saved: SavedRef, situation: Situation) -> None:
                       if facts.live else f"saved plan {saved.path} is current")
 
 
+def _mode_plan(situation: Situation, plan: ReleasePlan) -> ReleasePlan:
+    """The weighted mode runs the same plan with its traffic steps (``weighted.weighted_steps``)."""
+    if not situation.outputs.weighted:
+        return plan
+    return dataclasses.replace(plan, steps=weighted.weighted_steps(plan.steps))
+
+
+def _traffic_header(app: App, situation: Situation, plan: ReleasePlan) -> dict[str, Any] | None:
+    """The weighted strategy a run follows, journaled so `resume` continues it. A release follows
+    the configured strategy (or --steps) and bake; a rollback or swap goes back in one flip."""
+    if not situation.outputs.weighted:
+        return None
+    t = app.settings.traffic
+    release = plan.mode is Mode.RELEASE
+    return {"steps": describe_steps(t.weight_steps()) if release else "100",
+            "bake_seconds": t.bake_seconds if release else 0,
+            "approval_timeout_seconds": t.approval_timeout_seconds, "on_timeout": t.on_timeout}
+
+
 def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, header: RunHeader,
             renew, prior: RunData | None = None, prepared: PreparedApply | None = None,
             gates: GateWatch | None = None) -> Switch:
@@ -305,6 +364,18 @@ def _switch(app: App, plan: ReleasePlan, outputs: StackOutputs, run_id: str, hea
         hooks=app.hooks,
         gates=gates,
     )
+    if header.traffic is not None:
+        if gates is None and plan.mode is Mode.RELEASE:
+            # A resumed release: the same gates again, with a fresh baseline (the shift starts
+            # them; a transition to ALARM while no process watched is judged from now on).
+            gates = gate_watch(app, outputs, plan)
+        return WeightedSwitch(
+            deps, plan, outputs, listener=app.listener, traffic_of=app.traffic_of,
+            strategy=header.traffic, gates=gates,
+            gate_interval=app.settings.gates.interval if gates is not None else None,
+            run_id=run_id, restore_text=header.restore_text, release_label=header.release_label,
+            prior=prior, prepared=prepared,
+        )
     return Switch(
         deps, plan, outputs,
         run_id=run_id,
@@ -359,18 +430,23 @@ def release(app: App, *, ami: str | None, manifest: Path | None, size: int | Non
 # -- gates ([gates], bluegreen/gates.py) ----------------------------------------------------------
 
 
-def gate_watch(app: App, outputs: StackOutputs) -> GateWatch | None:
+def gate_watch(app: App, outputs: StackOutputs, plan: ReleasePlan) -> GateWatch | None:
     """The configured gates over CloudWatch, or ``None`` when there are none. In the attach mode
     both colors share one target group: its metrics judge the new color while it serves (the
-    watch never reads metrics from before it started) and there is no old one to compare with."""
+    watch never reads metrics from before it started) and there is no old one to compare with.
+    In the weighted mode each color has its own: the new color's judges, the old one's is the
+    baseline that ``old_margin`` compares with."""
     settings = app.settings.gates
     if not settings.enabled:
         return None
     source = str(app.settings.source or "bluegreen.toml")
-    problem = metric_gates_unusable(settings, outputs.target_group_arn)
+    new_tg, old_tg = outputs.target_group_arn, None
+    if outputs.weighted and outputs.color_target_groups:
+        new_tg, old_tg = outputs.color_target_groups[plan.target], outputs.color_target_groups[plan.live]
+    problem = metric_gates_unusable(settings, new_tg)
     if problem is not None:
         raise ConfigError(f"{source}: {problem}")
-    return build_gate_watch(settings, app.cloudwatch, outputs.target_group_arn, None, source=source)
+    return build_gate_watch(settings, app.cloudwatch, new_tg, old_tg, source=source)
 
 
 def open_gates(app: App, plan: ReleasePlan, outputs: StackOutputs, *, dry_run: bool = False) -> GateWatch | None:
@@ -380,7 +456,7 @@ def open_gates(app: App, plan: ReleasePlan, outputs: StackOutputs, *, dry_run: b
     going back. With ``dry_run`` only says what it found."""
     if plan.mode is Mode.ROLLBACK:
         return None
-    watch = gate_watch(app, outputs)
+    watch = gate_watch(app, outputs, plan)
     if watch is None:
         return None
     if not dry_run:
@@ -570,10 +646,78 @@ def resume(app: App) -> None:
     _summary(app, plan)
 
 
+def _driven(app: App, run: RunView) -> str | None:
+    """Who drives ``run`` now (a live holder of its lease), or ``None`` when nobody does."""
+    from .aws.lease import Identity, may_take_over, utcnow
+
+    holder = app.lease.read()
+    if holder is None or holder.run_id != run.run_id:
+        return None
+    if may_take_over(holder, run.run_id, utcnow(), Identity.current()):
+        return None
+    return f"{holder.owner} ({holder.where})" if holder.where else holder.owner
+
+
+def _await_driver(app: App, run: RunView, action: str, done: Any) -> RunView:
+    """Wait until the driving process has acted on our request (``done(run)``), bounded by a
+    few of its poll intervals; the request stays in the journal either way."""
+    waiter = app.waiter()
+    bound = 3 * app.settings.timeouts.poll_seconds + 30
+    try:
+        waiter.until(f"{action} taken by the driving process",
+                      lambda: health.Verdict(done(app.journal.run(run.run_id)), "not yet"), timeout=bound)
+    except WaitError as exc:
+        raise StateMismatchError(
+            f"{action} of run {run.run_id} is recorded but the driving process did not act on it within "
+            f"{bound:g}s", hint="check `bluegreen status`; the request stays in the journal") from exc
+    return app.journal.run(run.run_id) or run
+
+
+def promote(app: App) -> None:
+    """Weighted mode: end the approval pause a run waits at and skip its remaining timed pauses.
+    Delivered through the journal (a record the driving process polls); when no process drives
+    the run any more (it was killed while it waited), the run is resumed here and goes on."""
+    from .aws.lease import default_owner
+
+    run = _stalled_run(app, "promote")
+    if run.header.traffic is None:
+        raise StateMismatchError(f"nothing to promote: run {run.run_id} is an attach-mode {run.kind} "
+                                 "with no pauses", hint=run.next_command)
+    if Step.SHIFT in run.done:
+        raise StateMismatchError(f"nothing to promote: run {run.run_id} has moved all traffic already "
+                                 "(it is baking or finishing)", hint=run.next_command)
+    at = run.data.paused_at if run.data.paused_at is not None else (run.data.shift_index or 0)
+    app.journal.request(run.run_id, "promote", at_step=at, by=default_owner())
+    driver = _driven(app, run)
+    what = f"the pause at step {at + 1}" if run.state is RunState.PAUSED else "the remaining timed pauses"
+    if driver is None:
+        app.reporter.info(f"promote: no process drives run {run.run_id}; resuming it here")
+        resume(app)
+        return
+    app.reporter.info(f"promote of {what} sent to run {run.run_id}, driven by {driver}")
+    _await_driver(app, run, "promote",
+                  lambda r: r is None or r.state is not RunState.PAUSED or r.data.paused_at != at
+                  or run.state is not RunState.PAUSED)
+    app.reporter.ok(f"promoted: run {run.run_id} goes on")
+
+
 def abort(app: App) -> None:
     """Put traffic back on the color that served before the run: undo its steps before the
-    commit point; after it, finish the run keeping the old color warm, then switch back to it."""
+    commit point; after it, finish the run keeping the old color warm, then switch back to it.
+    A weighted run that a live process drives (paused, shifting or baking) is asked through the
+    journal: that process flips all traffic back in one call and finishes the run."""
+    from .aws.lease import default_owner
+
     run = _stalled_run(app, "abort")
+    # Only where the driving process polls for requests (the shift's pauses and the bake);
+    # elsewhere the lease refuses as for any run (exit 9).
+    if (run.header.traffic is not None and not run.committed and run.at in (Step.SHIFT.value, Step.BAKE.value)
+            and _driven(app, run) is not None):
+        app.journal.request(run.run_id, "abort", at_step=run.data.shift_index or 0, by=default_owner())
+        app.reporter.info(f"abort sent to run {run.run_id}, driven by {_driven(app, run)}")
+        final = _await_driver(app, run, "abort", lambda r: r is None or r.state.final)
+        app.reporter.ok(f"Aborted: run {run.run_id} is {final.state}; {run.header.live} serves as before")
+        return
     ensure_writable(app.settings.terraform.dir)
     outputs = app.stack.outputs()
     with held_lease(app, run.run_id) as renew:
@@ -709,10 +853,35 @@ def plan(app: App, *, ami: str | None, manifest: Path | None, size: int | None,
 # -- bootstrap ---------------------------------------------------------------------------------
 
 
+def _bootstrap_weighted(app: App, situation: Situation) -> None:
+    """Weighted mode: Terraform attached each group to its own target group and created the
+    listener with all weight on the tfvars' live color; wait until that color serves."""
+    live = situation.tfvars.live_color
+    if situation.shares is not None and situation.shares[live] != 100:
+        raise StateMismatchError(
+            f"cannot bootstrap: the listener gives {live} {situation.shares[live]} % of the traffic, not 100 %",
+            hint="bootstrap is for a new stack; use `bluegreen status`")
+    name = situation.outputs.asg_names[live]
+    vars_ = situation.tfvars.colors[live]
+    app.reporter.info(f"Starting bootstrap {app.settings.service.name}: {live} (weighted)", color=live.value)
+    waiter = app.waiter()
+    waiter.until(f"{live} instances",
+                 lambda: health.instances_ready(app.autoscaling.describe_group(name), vars_.ami, vars_.size),
+                 timeout=app.settings.timeouts.instances_in_service_seconds, color=live.value)
+    waiter.until(f"{live} targets healthy",
+                 lambda: health.targets_health(app.traffic_of(live).describe_traffic(),
+                                               health.in_service_ids(app.autoscaling.describe_group(name)), 1.0),
+                 timeout=app.settings.timeouts.targets_healthy_seconds, color=live.value)
+    app.reporter.ok(f"Completed: {live} serves", color=live.value)
+
+
 def bootstrap(app: App) -> None:
     """The first deployment: nothing is attached yet, so attach the color the tfvars call live
     and wait until the load balancer sees it healthy."""
     situation = observe(app)
+    if situation.outputs.weighted:
+        _bootstrap_weighted(app, situation)
+        return
     if situation.assessment.attached:
         raise StateMismatchError(
             "cannot bootstrap: " + ", ".join(c.value for c in situation.assessment.attached)

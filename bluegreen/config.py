@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from . import strategy
 from .blast_radius import color_prefix, split_address
 from .errors import ConfigError, InputError
 from .gates import GateSettings, parse_gates
@@ -81,6 +82,35 @@ class TimeoutSettings:
     # After a stop request (a signal, a lost lease, the apply bound) Terraform gets this long to
     # stop cleanly and release its state lock before it and its providers are killed.
     terraform_interrupt_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class TrafficSettings:
+    """How traffic moves to the new color (README "Weighted mode and strategies")."""
+
+    # "attach" (attach the new group to the one target group, detach the old: works with classic
+    # ELB too) or "weighted" (each color its own target group, the listener's weights move traffic).
+    mode: str = "attach"
+    strategy: str = "all-at-once"  # all-at-once, canary, linear (weighted mode)
+    steps: str = ""  # explicit steps "10:2m,50:pause,100"; overrides strategy
+    canary_percent: int = 10
+    linear_percent: int = 25
+    pause: str = "5m"  # the pause of canary/linear steps: a duration or "pause" (approval)
+    # After 100 % the old color stays warm at weight 0 while the gates watch; then it is scaled
+    # to zero through Terraform (or kept with --keep-old).
+    bake_seconds: int = 0
+    approval_timeout_seconds: int = 86400  # how long an approval pause waits at most
+    on_timeout: str = "abort"  # what an approval pause that times out does: abort or promote
+
+    def weight_steps(self, key: str = "traffic") -> tuple[strategy.WeightStep, ...]:
+        """The strategy's steps (``strategy.WeightStep``); ``StrategyError`` naming the key."""
+        if self.steps:
+            return strategy.parse_steps(self.steps, f"{key}.steps")
+        return strategy.strategy_steps(self.strategy, canary_percent=self.canary_percent,
+                                       linear_percent=self.linear_percent, pause=self.pause, key=key)
+
+
+TRAFFIC_MODES = ("attach", "weighted")
 
 
 # Where a hook stands in a run (bluegreen/hooks.py runs them). The first three are gates: a hook
@@ -167,6 +197,7 @@ class Settings:
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    traffic: TrafficSettings = field(default_factory=TrafficSettings)
     hooks: tuple[HookSettings, ...] = ()
     notify: tuple[NotifySettings, ...] = ()
     gates: GateSettings = field(default_factory=GateSettings)  # [gates]: bluegreen/gates.py
@@ -184,6 +215,7 @@ _SECTIONS: dict[str, type] = {
     "release": ReleaseSettings,
     "timeouts": TimeoutSettings,
     "state": StateSettings,
+    "traffic": TrafficSettings,
 }
 
 # Keys whose values are paths, resolved against the config file's folder.
@@ -331,6 +363,8 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float, bool]] = {
     # Below 0.1 s the describe calls of a wait would run into AWS's API throttling; above five
     # minutes a wait notices a failed target too late to roll back before the timeout.
     ("timeouts", "poll_seconds"): (0.1, 5 * _MINUTE, True),
+    ("traffic", "bake_seconds"): (0, 7 * _DAY, True),
+    ("traffic", "approval_timeout_seconds"): (0, 7 * _DAY, False),
 }
 
 
@@ -382,8 +416,22 @@ def _check_ranges(settings: Settings, source: Path) -> None:
         problems.append(
             f'state.url {settings.state.url!r} must be empty or "s3://BUCKET/PREFIX" ({exc})'
         )
+    problems += _traffic_problems(settings.traffic)
     if problems:
         raise ConfigError(f"{source}: {problems[0]}")
+
+
+def _traffic_problems(traffic: TrafficSettings) -> list[str]:
+    problems = []
+    if traffic.mode not in TRAFFIC_MODES:
+        problems.append(f"traffic.mode {traffic.mode!r} must be one of {', '.join(TRAFFIC_MODES)}")
+    if traffic.on_timeout not in strategy.ON_TIMEOUT:
+        problems.append(f"traffic.on_timeout {traffic.on_timeout!r} must be one of {', '.join(strategy.ON_TIMEOUT)}")
+    try:
+        traffic.weight_steps()
+    except strategy.StrategyError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def endpoint_url_problem(url: str) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from .model import Color, Observed, StackOutputs, TfVars, TrafficKind
-from .plan import LiveAssessment, committed
+from .plan import LiveAssessment
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class InFlight:
         """From a journal ``RunView`` (or ``None``)."""
         if run is None:
             return None
-        return cls(run.run_id, committed(set(run.completed)))
+        return cls(run.run_id, run.committed)
 
 
 def applied_capacity(state: Mapping[str, Any], asg_names: Mapping[Color, str]) -> dict[Color, Capacity]:

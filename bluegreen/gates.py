@@ -263,6 +263,10 @@ class GateVerdict:
 
 
 class GateWatch(Protocol):
+    @property
+    def started(self) -> bool:
+        """Whether ``start`` has set the baseline (a release starts its gates before any change)."""
+
     def start(self, now: float) -> GateVerdict | None:
         """Before any traffic moves: a pre-existing ALARM etc. A tripped verdict means: do not start."""
 
@@ -405,6 +409,10 @@ class CloudWatchGateWatch:
     started_wall: float | None = None
     last_check: float | None = None
     last: GateVerdict | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.started_wall is not None
 
     def read_alarms(self) -> dict[str, AlarmState]:
         """DescribeAlarms of every configured alarm; ``ConfigError`` (exit 3) naming the first

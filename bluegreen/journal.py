@@ -259,6 +259,12 @@ class Journal:
     def finish(self, outcome: str, **data: Any) -> None:
         self.event(Event(outcome), **data)
 
+    def request(self, run_id: str, action: str, **data: Any) -> None:
+        """`bluegreen promote` / `abort` of a weighted run another process drives: a record in
+        that run's own object, which the driving process polls during its pauses and the bake.
+        Appends are safe across processes (a locked local append; a conditional S3 PUT)."""
+        self.store.append(run_id, RUN, "request", {"run_id": run_id, "action": action, **data})
+
     def records(self, run_id: str) -> list[JournalRecord]:
         """One run's records, in order."""
         return self.store.read_run(run_id)

@@ -153,9 +153,21 @@ class StackOutputs:
     elb_name: str | None
     lb_dns_name: str
     live_color: Color
+    # Weighted mode (optional outputs; absent = attach mode): the listener whose forward action
+    # carries the weights, and each color's own target group.
+    traffic_mode: str = "attach"
+    listener_arn: str | None = None
+    color_target_groups: dict[Color, str] | None = None
+
+    @property
+    def weighted(self) -> bool:
+        return self.traffic_mode == "weighted"
 
     @property
     def traffic_name(self) -> str:
+        if self.weighted and self.color_target_groups:
+            # Attach-mode code asking for "the" target group gets the live color's own.
+            return self.color_target_groups[self.live_color]
         name = self.target_group_arn if self.traffic_kind is TrafficKind.ALB else self.elb_name
         assert name, "stack outputs validated on load"
         return name

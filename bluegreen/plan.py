@@ -82,6 +82,8 @@ class Step(StrEnum):
     WAIT_DRAINED = "wait-drained"
     DETACH = "detach-old"
     EXIT_STANDBY = "exit-standby-old"
+    SHIFT = "shift-traffic"  # weighted mode: the strategy's weight steps and pauses
+    BAKE = "bake"  # weighted mode: 100 % on the new color, the old one warm at weight 0
     SCALE_OLD = "scale-old-to-zero"
     KEEP_OLD = "keep-old-warm"
     RESUME = "resume-processes"
@@ -91,6 +93,15 @@ class Step(StrEnum):
 # Once the old color is detached the new one serves alone: from here on a failure is finished
 # forward (`bluegreen resume`), never rolled back by re-attaching a color that is scaling away.
 COMMIT_POINT = Step.DETACH
+# The weighted mode keeps the old color warm at weight 0 until the bake ends, so until then any
+# failure flips the weights back (one listener call): its commit point is the end of the bake.
+WEIGHTED_COMMIT_POINT = Step.BAKE
+
+
+def commit_point(steps: tuple[Step, ...]) -> Step:
+    """The step whose completion commits a run of ``steps`` (attach or weighted mode)."""
+    return WEIGHTED_COMMIT_POINT if Step.SHIFT in steps else COMMIT_POINT
+
 
 REASONS: dict[Step, str] = {
     Step.SUSPEND: "suspend AZRebalance, AlarmNotification and ScheduledActions on both colors "
@@ -111,6 +122,10 @@ REASONS: dict[Step, str] = {
     Step.DETACH: "detach the old color from the load balancer",
     Step.EXIT_STANDBY: "bring the old instances out of Standby (detached: they get no traffic) so "
     "Terraform's capacity matches AWS",
+    Step.SHIFT: "move traffic to the new color step by step through the listener's target group "
+    "weights (read back after each change), holding each step's pause while the gates watch",
+    Step.BAKE: "bake: the new color takes all traffic while the old one stays warm at weight 0 and "
+    "the gates keep watching; a trip flips all traffic back in one call",
     Step.SCALE_OLD: "scale the old color to zero through Terraform and record the new live color",
     Step.KEEP_OLD: "keep the old color running, detached, for an instant rollback; record the "
     "new live color through Terraform",
@@ -260,8 +275,8 @@ def remaining_steps(plan_steps: tuple[Step, ...], completed: set[Step]) -> tuple
     return tuple(step for step in plan_steps if step not in completed)
 
 
-def committed(completed: set[Step]) -> bool:
-    return COMMIT_POINT in completed
+def committed(completed: set[Step], steps: tuple[Step, ...] = ()) -> bool:
+    return commit_point(steps) in completed
 
 
 def release_vars(current: TfVars, target: Color, new: ColorVars, live_desired: int) -> TfVars:

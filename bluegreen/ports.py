@@ -95,3 +95,14 @@ class Reporter(Protocol):
 
     def event(self, kind: str, **fields: Any) -> None:
         """A machine-readable event (one JSON line on stdout with --json)."""
+
+
+class Listener(Protocol):
+    """The weighted mode's traffic switch: the forward action of one listener (or listener rule)
+    to the colors' target groups, with weights 0-999."""
+
+    def weights(self) -> dict[str, int]:
+        """Target group ARN -> weight of the forward action, as AWS reports it now."""
+
+    def set_weights(self, weights: dict[str, int]) -> None:
+        """One ModifyListener (or ModifyRule) call replacing the forward action's weights."""

@@ -63,6 +63,9 @@ UNDO_REASONS: dict[Step, str] = {
     Step.STANDBY: "bring the old color's instances out of Standby and back into service",
     Step.DETACH: "attach the old color again (its detach may have happened just before a crash)",
     Step.CLEAR_IDLE: "make Terraform's variables say the idle color is at zero, as AWS runs it",
+    # Weighted mode: the old color stayed warm at weight 0, so going back is one listener call.
+    Step.SHIFT: "flip all traffic back to the old color in one listener call (weights read back)",
+    Step.BAKE: "flip all traffic back to the old color in one listener call (weights read back)",
 }
 
 

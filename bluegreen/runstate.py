@@ -24,13 +24,16 @@ from enum import StrEnum
 from typing import Any, Iterable
 
 from .errors import StateMismatchError
-from .plan import COMMIT_POINT, Mode, ReleasePlan, Step
+from .plan import Mode, ReleasePlan, Step, commit_point
 from .model import Color
 
 
 class RunState(StrEnum):
     IN_FLIGHT = "in-flight"
     COMMITTED = "committed"  # past the commit point: the new color serves alone
+    # Weighted mode, an approval pause: the driving process holds the lease and waits for
+    # `bluegreen promote` or `bluegreen abort` (journal requests) or the approval timeout.
+    PAUSED = "paused"
     ROLLING_BACK = "rolling-back"
     INTERRUPTED = "interrupted"
     LEASE_LOST = "lease-lost"
@@ -52,6 +55,7 @@ class Event(StrEnum):
 
     BEGIN = "begin"
     COMMIT = "commit"  # derived: the commit point's step completed
+    PAUSED = "paused"  # an approval pause began
     INTERRUPTED = "interrupted"
     LEASE_LOST = "lease-lost"
     ROLLING_BACK = "rolling-back"
@@ -63,14 +67,18 @@ class Event(StrEnum):
 
 
 _S = RunState
-_STOPPABLE = {_S.IN_FLIGHT, _S.COMMITTED, _S.ROLLING_BACK}
-# A run nobody drives any more: what `resume` and `abort` start from.
+_STOPPABLE = {_S.IN_FLIGHT, _S.COMMITTED, _S.ROLLING_BACK, _S.PAUSED}
+# A run nobody drives any more: what `resume` and `abort` start from (a paused run whose process
+# died too: its wait survives in the journal).
 _STALLED = {_S.IN_FLIGHT, _S.COMMITTED, _S.ROLLING_BACK, _S.INTERRUPTED, _S.LEASE_LOST,
-            _S.NEEDS_OPERATOR}
+            _S.NEEDS_OPERATOR, _S.PAUSED}
 
 TRANSITIONS: dict[Event, tuple[frozenset[RunState], RunState | None]] = {
     # event: (states it may happen in, resulting state; None = decided by the commit flag)
     Event.COMMIT: (frozenset({_S.IN_FLIGHT}), _S.COMMITTED),
+    # An approval pause; it ends with RESUMED (promote, the approval timeout, or `resume` after
+    # the waiting process died), or ROLLING_BACK (abort, a gate).
+    Event.PAUSED: (frozenset({_S.IN_FLIGHT}), _S.PAUSED),
     Event.INTERRUPTED: (frozenset(_STOPPABLE), _S.INTERRUPTED),
     Event.LEASE_LOST: (frozenset(_STOPPABLE), _S.LEASE_LOST),
     Event.ROLLING_BACK: (frozenset(_STALLED - {_S.COMMITTED}), _S.ROLLING_BACK),
@@ -103,6 +111,8 @@ NEXT: dict[RunState, str] = {
     "`bluegreen abort` puts traffic back",
     _S.COMMITTED: "the new color serves alone; `bluegreen resume` finishes the run, "
     "`bluegreen abort` switches back to the old color",
+    _S.PAUSED: "the release waits at an approval pause: `bluegreen promote` goes on, "
+    "`bluegreen abort` flips all traffic back (if its process died, `bluegreen resume` waits again)",
     _S.ROLLING_BACK: "`bluegreen abort` finishes the undo, `bluegreen resume` goes forward again",
     _S.INTERRUPTED: "`bluegreen resume` continues the run, `bluegreen abort` puts traffic back",
     _S.LEASE_LOST: "another process took the release lock: check `bluegreen status`; when it is done, "
@@ -132,6 +142,9 @@ class RunHeader:
     release_label: str
     keep_old_seconds: int = 0
     saved_plan: dict[str, Any] | None = None  # release --plan: which reviewed plan file it applied
+    # Weighted mode: {"steps": "10:2m,100", "bake_seconds", "approval_timeout_seconds",
+    # "on_timeout"}, so `resume` continues the same strategy without the original command line.
+    traffic: dict[str, Any] | None = None
 
     def plan(self) -> ReleasePlan:
         return ReleasePlan(mode=self.mode, live=self.live, target=self.target, size=self.size,
@@ -144,6 +157,7 @@ class RunHeader:
             "restore_text": self.restore_text, "release_label": self.release_label,
             "keep_old_seconds": self.keep_old_seconds,
             **({"saved_plan": self.saved_plan} if self.saved_plan else {}),
+            **({"traffic": self.traffic} if self.traffic else {}),
         }
 
     @classmethod
@@ -156,6 +170,7 @@ class RunHeader:
                 restore_text=str(body["restore_text"]), release_label=str(body["release_label"]),
                 keep_old_seconds=int(body.get("keep_old_seconds") or 0),
                 saved_plan=body.get("saved_plan"),
+                traffic=body.get("traffic"),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise StateMismatchError(
@@ -173,6 +188,12 @@ class RunData:
     applying: bool = False  # APPLY_IDLE: the apply started, so the undo must restore the tfvars
     old_min: int | None = None  # LOWER_MIN: the old color's MinSize before we lowered it
     standby_ids: list[str] = field(default_factory=list)  # STANDBY: instances we put on Standby
+    # SHIFT (weighted mode): the index of the weight step whose weights were last set, and the
+    # new color's share then; an undo or resume after a crash knows where traffic stood.
+    shift_index: int | None = None
+    shift_percent: int | None = None
+    # SHIFT: the approval pause the run waits at (what `status` and `promote` name), else None.
+    paused_at: int | None = None
 
     def merge(self, values: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
@@ -183,7 +204,8 @@ class RunData:
     def copy(self) -> "RunData":
         return RunData(suspended={k: list(v) for k, v in self.suspended.items()},
                        applying=self.applying, old_min=self.old_min,
-                       standby_ids=list(self.standby_ids))
+                       standby_ids=list(self.standby_ids), shift_index=self.shift_index,
+                       shift_percent=self.shift_percent, paused_at=self.paused_at)
 
 
 @dataclass
@@ -202,6 +224,9 @@ class RunView:
     error: str | None = None  # why the run stopped or failed, as last recorded
     finish_data: dict[str, Any] = field(default_factory=dict)
     finished_at: str | None = None  # ISO time of the final event
+    # `bluegreen promote` / `abort` asked of a paused (or pausing) weighted run by any process:
+    # {"action": "promote"|"abort", "at_step": index, "by": who}; the driving process polls them.
+    requests: list[dict[str, Any]] = field(default_factory=list)
     began_at: str | None = None
 
     @property
@@ -216,7 +241,8 @@ class RunView:
 
     @property
     def committed(self) -> bool:
-        return COMMIT_POINT in self.completed and COMMIT_POINT not in self.compensated
+        point = commit_point(self.header.steps)
+        return point in self.completed and point not in self.compensated
 
     @property
     def done(self) -> list[Step]:
@@ -282,7 +308,7 @@ def replay(records: Iterable[Any]) -> RunView | None:
             target.append(step)
         if data:
             run.data.merge(data)
-        if record.status == "completed" and step is COMMIT_POINT and run.state is RunState.IN_FLIGHT:
+        if record.status == "completed" and step is commit_point(run.header.steps) and run.state is RunState.IN_FLIGHT:
             run.state = advance(run.state, Event.COMMIT, committed=True)
     return run
 
@@ -293,6 +319,9 @@ def _run_event(run: RunView, status: str, data: dict[str, Any], time: str | None
         run.finish_data = data
     elif status == "state":
         event = Event(data.pop("state"))
+    elif status == "request":
+        run.requests.append(dict(data))
+        return
     else:
         return  # a record type this version does not know: informative only
     if event is Event.ROLLED_BACK and run.state is not RunState.ROLLING_BACK:

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from .blast_radius import SENSITIVE, UNKNOWN, PlanSummary, ResourceChange
 from .journal import RunView
+from .runstate import RunState
 from .model import Color
 from .commands import Situation
 from .drift import Drift
@@ -41,8 +42,10 @@ def status_document(situation: Situation, service: str, run: RunView | None,
     for color in Color:
         group = situation.observed.group(color)
         targets: dict[str, int] = {}
+        # Weighted mode: each color's targets in its own target group.
+        traffic = situation.health[color] if situation.health else situation.observed.traffic
         for instance in group.instances:
-            state = situation.observed.traffic.health_of(instance.id) or "not registered"
+            state = traffic.health_of(instance.id) or "not registered"
             targets[state] = targets.get(state, 0) + 1
         colors[color.value] = {
             "asg": group.name,
@@ -56,7 +59,9 @@ def status_document(situation: Situation, service: str, run: RunView | None,
             "max": group.max_size,
             "instances": group.counts_by_state(),
             "targets": targets,
-            "attached": situation.observed.attached(color),
+            "attached": situation.observed.attached(color) if situation.shares is None
+            else situation.shares[color] > 0,
+            **({"weight_percent": situation.shares[color]} if situation.shares is not None else {}),
             "suspended_processes": sorted(group.suspended_processes),
         }
     return {
@@ -79,8 +84,19 @@ def status_document(situation: Situation, service: str, run: RunView | None,
             "state": run.state.value,
             "error": run.error,
             "next": run.next_command,
+            **({"waiting_for": waiting_for(run)} if waiting_for(run) else {}),
         },
     }
+
+
+def waiting_for(run: RunView) -> str | None:
+    """What a weighted run waits for, in one line (``None`` unless it is paused)."""
+    if run.state is not RunState.PAUSED:
+        return None
+    at = run.data.paused_at if run.data.paused_at is not None else run.data.shift_index
+    share = f" with {run.header.target} at {run.data.shift_percent} %" if run.data.shift_percent is not None else ""
+    return (f"approval of step {(at or 0) + 1}{share}: `bluegreen promote` goes on, "
+            f"`bluegreen abort` flips all traffic back to {run.header.live}")
 
 
 def status_text(doc: dict[str, Any]) -> str:
@@ -111,6 +127,8 @@ def status_text(doc: dict[str, Any]) -> str:
         f = doc["in_flight"]
         lines.append(f"  run: {f['kind']} run {f['run_id']} is {f['state']} at {f['last_step'] or 'start'}"
                      + (f" ({f['error']})" if f.get("error") else ""))
+        if f.get("waiting_for"):
+            lines.append(f"  waiting for: {f['waiting_for']}")
         lines.append(f"  next: {f['next']}")
     header = f"  {'color':6} {'asg':22} {'ami (configured)':23} {'launch template':26} {'min/des/max':11} {'instances':24} {'targets':22} attached"
     lines.append(header)
@@ -120,9 +138,10 @@ def status_text(doc: dict[str, Any]) -> str:
         targets = _counts(c["targets"])
         running = c["amis_running"]
         ami = c["ami_configured"] + ("" if not running or running == [c["ami_configured"]] else " (runs " + ",".join(running) + ")")
+        attached = f"weight {c['weight_percent']} %" if "weight_percent" in c else ("yes" if c["attached"] else "no")
         lines.append(
             f"  {color:6} {c['asg']:22} {ami:23} {lt:26} {c['min']}/{c['desired']}/{c['max']:<7} "
-            f"{instances:24} {targets:22} {'yes' if c['attached'] else 'no'}"
+            f"{instances:24} {targets:22} {attached}"
         )
         if c["suspended_processes"]:
             lines.append(f"         suspended: {', '.join(c['suspended_processes'])}")

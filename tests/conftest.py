@@ -55,7 +55,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     one worker, so the tiers that expect raw moto still run before any lab in that worker installs
     the fidelity layer, and the ALB stack is deployed once. Without xdist the mark is inert."""
     for item in items:
-        group = "session-lab" if "alb_lab" in getattr(item, "fixturenames", ()) else "rest"
+        fixtures = getattr(item, "fixturenames", ())
+        # The weighted mode's lab tests deploy their own (weighted) stack: a group of their own,
+        # so they run beside the session lab.
+        group = ("session-lab" if "alb_lab" in fixtures
+                 else "weighted-lab" if "weighted_lab" in fixtures else "rest")
         if item.get_closest_marker("layouts"):  # rehearsals of the example layouts: own labs
             group = "layouts"
         item.add_marker(pytest.mark.xdist_group(group))

@@ -3,6 +3,7 @@ names the missing or malformed output, so a stack that breaks the contract fails
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from ..errors import TerraformError
@@ -62,6 +63,22 @@ def parse_outputs(raw: Mapping[str, Any]) -> StackOutputs:
         lb_dns_name=_text(values, "lb_dns_name"),
         live_color=live,
     )
+    mode = raw.get("traffic_mode", {}).get("value") if isinstance(raw.get("traffic_mode"), Mapping) else None
+    if mode not in (None, "attach", "weighted"):
+        raise TerraformError(f"terraform output 'traffic_mode' is {mode!r}: expected 'attach' or 'weighted'")
+    if mode == "weighted":
+        if kind is not TrafficKind.ALB:
+            raise TerraformError("terraform output 'traffic_mode' is 'weighted' but traffic_kind is "
+                                 f"{kind.value!r}: the weighted mode needs an ALB listener")
+        for name in ("listener_arn", "target_group_arns"):
+            if not isinstance(raw.get(name), Mapping) or raw[name].get("value") in (None, ""):
+                raise TerraformError(f"terraform output {name!r} is missing but traffic_mode is 'weighted'",
+                                     hint=_HINT)
+        values["listener_arn"] = raw["listener_arn"]["value"]
+        values["target_group_arns"] = raw["target_group_arns"]["value"]
+        return dataclasses.replace(outputs, traffic_mode="weighted",
+                                   listener_arn=_text(values, "listener_arn"),
+                                   color_target_groups=_per_color(values, "target_group_arns"))
     needed = "target_group_arn" if kind is TrafficKind.ALB else "elb_name"
     if not getattr(outputs, needed):
         raise TerraformError(f"terraform output {needed!r} is empty but traffic_kind is {kind.value!r}")

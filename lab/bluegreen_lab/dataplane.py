@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .haproxy import HAProxy, HAProxyError, ServerState
@@ -68,20 +68,25 @@ class InstanceSpec:
 class DesiredState:
     instances: Mapping[str, InstanceSpec]
     targets: Mapping[str, str]
+    # The weighted mode: instance -> HAProxy server weight (0-256) from the listener's target
+    # group weights; empty in the attach mode (every server at HAProxy's default weight).
+    weights: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def coerce(cls, value: Any) -> "DesiredState":
         if isinstance(value, DesiredState):
-            instances, targets = value.instances, value.targets
+            instances, targets, weights = value.instances, value.targets, value.weights
         elif isinstance(value, Mapping):
             instances, targets = value.get("instances") or {}, value.get("targets") or {}
+            weights = value.get("weights") or {}
         else:
             raise TypeError(f"desired state must be a DesiredState or a mapping, not {type(value)}")
         for iid, state in targets.items():
             if state not in (REGISTERED, DRAINING):
                 raise ValueError(f"target {iid}: state must be registered|draining, not {state!r}")
         return cls({str(k): InstanceSpec.coerce(v) for k, v in instances.items()},
-                   {str(k): str(v) for k, v in targets.items()})
+                   {str(k): str(v) for k, v in targets.items()},
+                   {str(k): max(0, min(256, int(v))) for k, v in weights.items()})
 
 
 DesiredStateFn = Callable[[], "DesiredState | Mapping[str, Any]"]
@@ -228,10 +233,16 @@ class DataPlane:
             if iid not in desired.instances or name in self._removing:
                 continue  # instance gone: handled by removal; being removed: re-add next tick
             port = fleet.port_of(iid)
+            weight = desired.weights.get(iid)
             if st is None:
                 if state == REGISTERED and port is not None:
                     hp.add(name, port)
-            elif state == REGISTERED and st.admin == "drain":
+                    if weight is not None:
+                        hp.set_weight(name, weight)  # before its checks pass: never a request too many
+                continue
+            if weight is not None and st.weight != weight and name not in self._removing:
+                hp.set_weight(name, weight)
+            if state == REGISTERED and st.admin == "drain":
                 hp.ready(name)
             elif state == DRAINING and st.admin == "ready":
                 hp.drain(name)

@@ -113,6 +113,7 @@ class ServerState:
     sessions: int       # current sessions (scur)
     total_sessions: int  # stot
     health: str         # "initial" | "healthy" | "unhealthy" (ELB vocabulary, see HAProxy.servers)
+    weight: int = 1     # srv_uweight: the weighted mode's share of this server (0: no new requests)
 
 
 def _render_config(*, port: int, sock: Path, backend: str, health_path: str,
@@ -365,6 +366,13 @@ class HAProxy:
             self._added_at[name] = time.monotonic()
             self._ever_up.discard(name)
 
+    def set_weight(self, name: str, weight: int) -> None:
+        """Server weight 0-256 (runtime API): the lab's model of an ALB listener's target group
+        weights. Weight 0 takes no new requests; health checks go on."""
+        answer = self.command(f"set server {self.backend}/{name} weight {int(weight)}").strip()
+        if answer:
+            raise HAProxyError(f"set weight {name} {weight}: {answer}")
+
     def ready(self, name: str) -> None:
         self._expect(f"set server {self.backend}/{name} state ready")
 
@@ -464,7 +472,7 @@ class HAProxy:
                     name=name, addr=addr, port=int(f[18]), admin=admin, operational=op,
                     check_status=check_status, check_code=st.get("check_code", ""),
                     check_health=int(f[12]), sessions=int(st.get("scur") or 0),
-                    total_sessions=int(st.get("stot") or 0), health=health)
+                    total_sessions=int(st.get("stot") or 0), health=health, weight=int(f[7]))
         return result
 
     def backend_stats(self) -> dict[str, int]:

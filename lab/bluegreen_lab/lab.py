@@ -68,6 +68,10 @@ class LabOptions:
     instance_timeout_seconds: int = 60
     healthy_timeout_seconds: int = 30
     service: str = "web"
+    # "weighted": the example stack's weighted variant (a target group per color, a weighted
+    # listener) and `[traffic] mode = "weighted"`, with these extra [traffic] TOML lines.
+    traffic_mode: str = "attach"
+    traffic_toml: str = ""
     extra_tfvars: dict[str, Any] = field(default_factory=dict)
     # Where the release lock and journal live: "local" (the stack's .bluegreen/, `[state]
     # local_lock = true` so the lab also runs where CI is set) or "s3" (`[state] url` on a bucket
@@ -172,9 +176,14 @@ class Lab:
             f"[timeouts]\ninstances_in_service_seconds = {o.instance_timeout_seconds}\n"
             f"targets_healthy_seconds = {o.healthy_timeout_seconds}\ndrain_seconds = 30\n"
             f"unhealthy_grace_seconds = {o.unhealthy_grace_seconds}\npoll_seconds = {o.poll_seconds}\n\n"
-            + self._state_config(),
+            + self._state_config() + self._traffic_config(),
             encoding="utf-8",
         )
+
+    def _traffic_config(self) -> str:
+        if self.options.traffic_mode == "attach":
+            return ""
+        return f'\n[traffic]\nmode = "{self.options.traffic_mode}"\n{self.options.traffic_toml}\n'
 
     def _state_config(self) -> str:
         if self.options.state == "local":
@@ -232,7 +241,8 @@ class Lab:
         extra = {"deregistration_delay": o.deregistration_delay, "traffic_kind": o.traffic_kind,
                  "health_check_grace_period": o.health_check_grace_period,
                  "health_check_interval": o.health_check_interval,
-                 "unhealthy_threshold": o.unhealthy_threshold, **o.extra_tfvars}
+                 "unhealthy_threshold": o.unhealthy_threshold,
+                 **({"traffic_mode": o.traffic_mode} if o.traffic_mode != "attach" else {}), **o.extra_tfvars}
         tfvars.write(self.stack_dir / "bluegreen.auto.tfvars.json", tfvars.render(vars_, extra))
         app = self.app(reporter)
         scratch = self.stack_dir / ".bluegreen"
@@ -335,7 +345,40 @@ class Lab:
                         targets.setdefault(record.instance_id, "draining")
                     elif record.state in ("initial", "healthy", "unhealthy"):
                         targets[record.instance_id] = "registered"
-        return {"instances": instances, "targets": targets}
+            weights = self._server_weights(instances)
+        return {"instances": instances, "targets": targets, "weights": weights}
+
+    def _server_weights(self, instances: dict[str, Any]) -> dict[str, int]:
+        """The weighted mode: each registered instance's HAProxy weight from the listener's target
+        group weights. An ALB picks a target group by weight, then a target within it, so a
+        target's share is its group's weight over the sum, divided among the group's registered
+        targets; scaled to HAProxy's 0-256. Empty when no listener of this lab's load balancer
+        forwards to more than one target group (the attach mode). Caller holds the fidelity lock."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.elbv2.models import elbv2_backends
+
+        backend = elbv2_backends[DEFAULT_ACCOUNT_ID][LAB_REGION]
+        tg_weights: dict[str, int] = {}
+        for lb in list(backend.load_balancers.values()):
+            if lb.name != self.options.service:
+                continue
+            for listener in list(lb.listeners.values()):
+                for action in listener.default_actions:
+                    groups = (action.data.get("ForwardConfig") or {}).get("TargetGroups") or []
+                    if len(groups) > 1:
+                        tg_weights.update({g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups})
+        total = sum(w for w in tg_weights.values() if w > 0)
+        if not tg_weights or total <= 0:
+            return {}
+        result: dict[str, int] = {}
+        snapshot = self.fidelity.snapshot()
+        for arn, weight in tg_weights.items():
+            registered = [r.instance_id for r in snapshot.get(arn, [])
+                          if r.instance_id in instances and r.state != "draining"]
+            for iid in registered:
+                share = weight / total / len(registered)
+                result[iid] = 0 if weight <= 0 else max(1, round(256 * share))
+        return result
 
 
     def _serves(self, instance_tags: dict[str, str]) -> bool:

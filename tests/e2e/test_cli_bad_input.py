@@ -235,3 +235,22 @@ def test_read_only_stack_directory(service: Path) -> None:
     finally:
         stack_dir.chmod(0o755)
     assert_refused(result, ExitCode.CONFIG, str(stack_dir), "not writable")
+
+
+@pytest.mark.parametrize(("steps", "needle"), [
+    ("10:2x,100", "--steps: pause '2x' must be a duration"),
+    ("50,40,100", "--steps: weights must increase"),
+    ("10:1m,90", "--steps: the last step must be 100"),
+])
+def test_bad_weighted_steps_flag(service: Path, steps: str, needle: str) -> None:
+    before = tfvars_of(service).read_text(encoding="utf-8")
+    assert_refused(run(service, "release", "--ami", AMI, "--steps", steps), ExitCode.CONFIG, needle)
+    assert_unchanged(service, before)
+
+
+def test_bad_traffic_config(service: Path) -> None:
+    before = tfvars_of(service).read_text(encoding="utf-8")
+    with (service / "bluegreen.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[traffic]\nmode = "weighted"\nstrategy = "canary"\npause = "5 minutes"\n')
+    assert_refused(run(service, "release", "--ami", AMI), ExitCode.CONFIG, "bluegreen.toml", "traffic.pause")
+    assert_unchanged(service, before)

@@ -162,3 +162,38 @@ def test_gap_attach_unknown_target_group_corrupts_group(unpatched: None, stack: 
     with pytest.raises(ClientError):
         stack.asg.attach_load_balancer_target_groups(AutoScalingGroupName=stack.group, TargetGroupARNs=[bogus])
     stack.asg.set_desired_capacity(AutoScalingGroupName=stack.group, DesiredCapacity=2)
+
+
+# -- listener weights (the weighted traffic mode) ---------------------------------------------
+
+
+def _listener_with_two_groups(stack: Stack) -> tuple[str, str]:
+    green = stack.elbv2.create_target_group(Name="web-green", Protocol="HTTP", Port=80, VpcId=stack.vpc_id)[
+        "TargetGroups"][0]["TargetGroupArn"]
+    listener = stack.elbv2.describe_listeners(
+        LoadBalancerArn=stack.elbv2.describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"]
+    )["Listeners"][0]["ListenerArn"]
+    return listener, green
+
+
+def _set_weights(stack: Stack, listener: str, groups: list[tuple[str, int]]) -> Callable[[], Any]:
+    return lambda: stack.elbv2.modify_listener(ListenerArn=listener, DefaultActions=[{"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in groups]}}])
+
+
+def test_listener_weights_are_served_and_validated(fid: Fidelity, stack: Stack) -> None:
+    listener, green = _listener_with_two_groups(stack)
+    _set_weights(stack, listener, [(stack.tg_arn, 90), (green, 10)])()
+    action = stack.elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0]
+    assert {g["TargetGroupArn"]: g["Weight"] for g in action["ForwardConfig"]["TargetGroups"]} == {
+        stack.tg_arn: 90, green: 10}
+    assert "less than or equal to 999" in rejected(_set_weights(stack, listener, [(stack.tg_arn, 1000), (green, 0)]))
+    assert "greater than or equal to 0" in rejected(_set_weights(stack, listener, [(stack.tg_arn, -1), (green, 0)]))
+    six = [(stack.tg_arn, 1)] * 6
+    assert "length less than or equal to 5" in rejected(_set_weights(stack, listener, six))
+
+
+@pytest.mark.xfail(strict=True, reason="moto accepts a listener weight above 999")
+def test_gap_listener_weight_above_999(unpatched: None, stack: Stack) -> None:
+    listener, green = _listener_with_two_groups(stack)
+    rejected(_set_weights(stack, listener, [(stack.tg_arn, 1000), (green, 0)]))

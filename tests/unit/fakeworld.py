@@ -40,8 +40,9 @@ from bluegreen import tfvars as tfvars_mod
 from bluegreen.app import App
 from bluegreen.aws.journal_store import JournalRecord
 from bluegreen.aws.lease import FileLease, iso
-from bluegreen.config import ReleaseSettings, Settings, TerraformSettings, TimeoutSettings
+from bluegreen.config import ReleaseSettings, Settings, TerraformSettings, TimeoutSettings, TrafficSettings
 from bluegreen.errors import AwsError, ReleaseInterrupted, TerraformError
+from bluegreen.gates import ALARM, OK, AlarmState
 from bluegreen.journal import Journal, entries_of
 from bluegreen.model import (
     DRAINING,
@@ -68,6 +69,10 @@ AMI_V1 = "ami-0123456789abcdef0"
 AMI_V2 = "ami-0fedcba9876543210"
 AMI_V3 = "ami-0aaaabbbbccccdddd"
 TG_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+# The weighted mode: each color's own target group, and the listener forwarding to both.
+COLOR_TG = {c: f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-{c.value}/0{n}" for n, c in
+            enumerate(Color)}
+LISTENER_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/0123/4567"
 ELB_NAME = "web-elb"
 TERMINATING = "Terminating"
 CALLER_ARN = "arn:aws:sts::123456789012:assumed-role/ci-release/job-1"
@@ -209,11 +214,20 @@ class FakeWorld:
         own_suspensions: dict[Color, set[str]] | None = None,
         ami: str = AMI_V1,
         warm_start: bool = False,
+        weighted: bool = False,
+        steps: str = "10:60s,50:60s,100",
+        bake_seconds: int = 60,
     ) -> None:
         self.root = Path(root)
         self.stack_dir = self.root / "stack"
         self.stack_dir.mkdir(parents=True, exist_ok=True)
         self.traffic_kind = traffic_kind
+        # Weighted mode: each group is in its own target group from creation (Terraform's
+        # target_group_arns), and the listener's weights decide which color serves.
+        self.weighted = weighted
+        self.steps = steps
+        self.bake_seconds = bake_seconds
+        self.weights: dict[str, int] = {}
         self.min_follows_size = min_follows_size
         self.max_size_var = max_size
         self.boot_seconds = boot_seconds
@@ -259,10 +273,18 @@ class FakeWorld:
             self.initial = TfVars(live_color=Color.BLUE, colors={
                 Color.BLUE: ColorVars(ami, size, "v1"), Color.GREEN: ColorVars(ami, 0, "")})
         self.tfvars_path.write_text(tfvars_mod.render(self.initial, {}), encoding="utf-8")
+        if weighted:
+            # Terraform creates both colors in their own target groups and the listener with all
+            # weight on the live color.
+            for color in Color:
+                self.group(color).target_group_arns.append(COLOR_TG[color])
+            live = self.initial.live_color
+            self.weights = {COLOR_TG[live]: 100, COLOR_TG[live.other()]: 0}
         # Terraform creates both colors, then bootstrap attaches the live one and waits until it serves.
         self._tf_apply_vars(self.initial)
         self.settle()
-        self._attach(self.groups[self.asg_name(self.initial.live_color)])
+        if not weighted:
+            self._attach(self.groups[self.asg_name(self.initial.live_color)])
         self.settle()
         self.checking = True
 
@@ -325,7 +347,7 @@ class FakeWorld:
         if not proc.alive:
             raise Crash(f"process {proc.pid} is dead")
         call = Call(len(self.calls) + 1, proc.pid, service, op, mutating, args, self.current_step(),
-                    crashable=(mutating and service in ("autoscaling", "terraform")) if crashable is None else crashable)
+                    crashable=(mutating and service in ("autoscaling", "terraform", "elbv2")) if crashable is None else crashable)
         self.calls.append(call)
         if mutating and self.checking:
             self._check_before(call)
@@ -353,6 +375,9 @@ class FakeWorld:
     # -- invariants -----------------------------------------------------------------------------
 
     def attached(self, group: FakeGroup) -> bool:
+        """Takes traffic: attached to the serving target group, or (weighted) weight above 0."""
+        if self.weighted:
+            return self.weights.get(COLOR_TG[group.color], 0) > 0
         if self.traffic_kind is TrafficKind.ALB:
             return TG_ARN in group.target_group_arns
         return ELB_NAME in group.load_balancer_names
@@ -371,6 +396,10 @@ class FakeWorld:
         healthy, in_service = self.healthy_in_service(color)
         return self.attached(self.group(color)) and healthy > 0 and healthy / in_service >= self.healthy_threshold
 
+    def fully_healthy_in_tg(self, color: Color) -> bool:
+        healthy, in_service = self.healthy_in_service(color)
+        return healthy > 0 and healthy / in_service >= self.healthy_threshold
+
     def _violate(self, message: str) -> None:
         if len(self.violations) < 20:
             self.violations.append(message)
@@ -380,7 +409,13 @@ class FakeWorld:
             self._violate(f"no color attached with a healthy InService target after {call.describe()}")
 
     def _check_before(self, call: Call) -> None:
-        """The serving color is never detached or put on standby before the other is healthy."""
+        """The serving color is never detached or put on standby before the other is healthy.
+        Weighted: no listener change gives weight to a color that is not fully healthy."""
+        if call.op == "ModifyListener":
+            for color in Color:
+                if call.args["weights"].get(COLOR_TG[color], 0) > 0 and not self.fully_healthy_in_tg(color):
+                    self._violate(f"ModifyListener gives weight to {color}, not fully healthy: {call.describe()}")
+            return
         if call.op not in ("EnterStandby", "DetachLoadBalancerTargetGroups", "DetachLoadBalancers"):
             return
         color = self.groups[call.args["group"]].color
@@ -404,7 +439,7 @@ class FakeWorld:
         def done() -> None:
             if inst.gen == gen and inst.lifecycle == PENDING:
                 inst.lifecycle, inst.gen = IN_SERVICE, inst.gen + 1
-                if self.attached(self.groups[inst.group]):
+                if self.weighted or self.attached(self.groups[inst.group]):
                     self._register(inst.id)  # launched into an attached group: registered
 
         self.schedule(delay, done)
@@ -567,7 +602,12 @@ class FakeWorld:
     def settings(self, **release: Any) -> Settings:
         base = dict(verify_seconds=30, keep_old_seconds=0, smoke_url="", lock_ttl_seconds=900)
         base.update(release)
+        traffic = TrafficSettings()
+        if self.weighted:
+            traffic = TrafficSettings(mode="weighted", steps=self.steps, bake_seconds=self.bake_seconds,
+                                      approval_timeout_seconds=600)
         return Settings(
+            traffic=traffic,
             terraform=TerraformSettings(dir=self.stack_dir),
             release=ReleaseSettings(**base),
             timeouts=TimeoutSettings(instances_in_service_seconds=900, targets_healthy_seconds=600,
@@ -588,6 +628,10 @@ class FakeWorld:
         app.autoscaling = FakeAutoScaling(self, proc)
         app.images = FakeImages(self, proc)
         app.traffic = FakeLoadBalancer(self, proc)
+        if self.weighted:
+            app.listener = FakeListener(self, proc)
+            per_color = {c: FakeLoadBalancer(self, proc, color=c) for c in Color}
+            app.traffic_of = per_color.__getitem__  # type: ignore[method-assign]
         app.journal = journal_for(self, proc)
         app.lease = ProcessBound(self, proc, "lease", FileLease(
             self.stack_dir / ".bluegreen" / "release.lock", service="web", now=self.now_utc))
@@ -786,16 +830,36 @@ class FakeLoadBalancer(_Fake):
 
     service = "elb"
 
+    def __init__(self, world: "FakeWorld", proc: Process, color: Color | None = None) -> None:
+        super().__init__(world, proc)
+        self.color = color  # weighted mode: this color's own target group only
+
     def describe_traffic(self) -> TrafficState:
         w = self.world
 
         def run() -> TrafficState:
+            targets = [t for t in w.targets.values()
+                       if self.color is None or w.instances[t.instance_id].group == w.asg_name(self.color)]
             return TrafficState(
-                kind=w.traffic_kind, name=w.traffic_name,
-                targets=tuple(TargetHealth(t.instance_id, t.state) for t in w.targets.values()),
+                kind=w.traffic_kind, name=COLOR_TG[self.color] if self.color else w.traffic_name,
+                targets=tuple(TargetHealth(t.instance_id, t.state) for t in targets),
                 deregistration_delay_seconds=int(w.deregistration_delay),
             )
         return self._call("DescribeTargetHealth", False, run)
+
+
+class FakeListener(_Fake):
+    """``ports.Listener``: the weighted mode's forward action; ModifyListener is one crashable call."""
+
+    service = "elbv2"
+
+    def weights(self) -> dict[str, int]:
+        return self._call("DescribeListeners", False, lambda: dict(self.world.weights))
+
+    def set_weights(self, weights: dict[str, int]) -> None:
+        def run() -> None:
+            self.world.weights = dict(weights)
+        self._call("ModifyListener", True, run, weights=dict(weights))
 
 
 class FakeImages(_Fake):
@@ -894,9 +958,11 @@ class FakeTerraform(_Fake):
             return StackOutputs(
                 service="web", asg_names={c: w.asg_name(c) for c in Color},
                 launch_template_ids={c: f"lt-{c.value}" for c in Color}, traffic_kind=w.traffic_kind,
-                target_group_arn=TG_ARN if w.traffic_kind is TrafficKind.ALB else None,
+                target_group_arn=TG_ARN if w.traffic_kind is TrafficKind.ALB and not w.weighted else None,
                 elb_name=ELB_NAME if w.traffic_kind is TrafficKind.ELB else None,
                 lb_dns_name="web-123.us-east-1.elb.amazonaws.com", live_color=w.tf_outputs_live,
+                **({"traffic_mode": "weighted", "listener_arn": LISTENER_ARN, "color_target_groups": dict(COLOR_TG)}
+                   if w.weighted else {}),
             )
         return self._call("output", False, run)
 
@@ -1004,3 +1070,24 @@ def outcome(run: Any) -> str | None:
         if value is not None:
             return getattr(value, "value", value)
     return None
+
+
+class WorldAlarms:
+    """CloudWatch over the fake world: ``web-5xx`` goes to ALARM once ``bad`` says the world is
+    hurting users (e.g. green serving), with AWS's StateUpdatedTimestamp of that moment."""
+
+    def __init__(self, world: "FakeWorld", bad=lambda: False, state: str = OK) -> None:
+        self.world = world
+        self.bad = bad
+        self.state = AlarmState("web-5xx", state, world.now_utc().timestamp(), "initial")
+        self.reads = 0
+
+    def alarms(self, names):
+        self.reads += 1
+        if self.state.state != ALARM and self.bad():
+            self.state = AlarmState("web-5xx", ALARM, self.world.now_utc().timestamp(),
+                                    "Threshold Crossed: 1 out of the last 1 datapoints [12.0] >= 5.0")
+        return {n: self.state for n in names if n == self.state.name}
+
+    def target_group_samples(self, *args: Any, **kwargs: Any):
+        return []

@@ -28,6 +28,7 @@ from bluegreen import commands
 from bluegreen.errors import ExitCode, LockedError, StateMismatchError, TerraformError
 from bluegreen.model import Color, TrafficKind
 from fakeworld import (
+    COLOR_TG,
     AMI_V1,
     AMI_V2,
     AMI_V3,
@@ -116,6 +117,12 @@ KINDS = {
         # A classic ELB instead of a target group (AttachLoadBalancers / DetachLoadBalancers).
         Kind("release-elb", Color.BLUE, Color.GREEN, AMI_V2, False, False, command=_release(AMI_V2),
              world={"traffic_kind": TrafficKind.ELB}),
+        # The weighted mode: a canary (10 %, 50 %, then 100 %) with timed pauses and a bake, through
+        # the listener's weights; its commit point is the end of the bake.
+        Kind("weighted-canary", Color.BLUE, Color.GREEN, AMI_V2, False, False, command=_release(AMI_V2),
+             world={"weighted": True}),
+        Kind("weighted-rollback", Color.GREEN, Color.BLUE, AMI_V1, False, True,
+             command=lambda app: commands.rollback(app, dry_run=False), world={"weighted": True}),
         # 25 instances: EnterStandby / ExitStandby in batches of 20, a crash between batches.
         Kind("release-25", Color.BLUE, Color.GREEN, AMI_V2, False, False, command=_release(AMI_V2),
              world={"size": 25, "max_size": 30}),
@@ -302,8 +309,13 @@ def _journal_completed_before(world: FakeWorld, step: str, call: Call, start: in
     return bool(seen)
 
 
+def commit_step(kind: Kind) -> str:
+    return "bake" if kind.world.get("weighted") else "detach-old"
+
+
 def crash_points(kind_name: str) -> list[Point]:
     kind = KINDS[kind_name]
+    point_of_no_return = commit_step(kind)
     calls, steps, world, start = dry_run(kind)
     points = []
     with_calls = set()
@@ -311,7 +323,7 @@ def crash_points(kind_name: str) -> list[Point]:
         color = _color_of_call(world, call)
         with_calls.add(call.step)
         for when in ("before", "after"):
-            committed = _journal_completed_before(world, "detach-old", call, start)
+            committed = _journal_completed_before(world, point_of_no_return, call, start)
             label = f"{n:02d}-{call.step}-{call.op}{'-' + color if color else ''}-{when}"
             points.append(Point(kind_name, label, when, n, call.step, call.op, color, committed))
     for step in steps:
@@ -321,7 +333,7 @@ def crash_points(kind_name: str) -> list[Point]:
         # crash in the middle of it, right after the journal says it started.
         started = [c for c in world.calls[start:] if c.service == "journal" and c.args.get("step") == step
                    and c.args.get("status") == "started"]
-        committed = bool(started) and _journal_completed_before(world, "detach-old", started[-1], start)
+        committed = bool(started) and _journal_completed_before(world, point_of_no_return, started[-1], start)
         points.append(Point(kind_name, f"in-{step}-during", "during", 0, step, "wait", None, committed))
     return points
 
@@ -510,6 +522,10 @@ def undo_points(kind_name: str) -> list[tuple[str, int, str]]:
 
 
 def _is_old_detach(sc: Scenario, c: Call) -> bool:
+    if sc.kind.world.get("weighted"):
+        # The weighted mode's last forward change: all weight onto the target color's group.
+        return (c.index > sc.start and c.op == "ModifyListener"
+                and c.args["weights"].get(COLOR_TG[sc.kind.target]) == 100)
     return (c.index > sc.start and c.op in ("DetachLoadBalancerTargetGroups", "DetachLoadBalancers")
             and c.args.get("group") == sc.world.asg_name(sc.kind.original))
 
@@ -651,7 +667,9 @@ def test_every_step_of_every_kind_has_crash_points() -> None:
 def _first_crash(sc: Scenario) -> Trap:
     """The run dies in the middle of wait-drained: everything before the commit point has run, so
     an abort has every undo to do and a resume has the whole switch to finish."""
-    point = next(p for p in POINTS[sc.kind.name] if p.label == "in-wait-drained-during")
+    # The weighted mode: in the middle of the bake (all traffic on the new color, the old warm).
+    label = "in-bake-during" if sc.kind.world.get("weighted") else "in-wait-drained-during"
+    point = next(p for p in POINTS[sc.kind.name] if p.label == label)
     return trap_for(sc, point)
 
 

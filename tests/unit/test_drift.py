@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from types import SimpleNamespace
 
 from bluegreen import drift, views
 from bluegreen.commands import Situation
@@ -226,7 +227,7 @@ def test_both_attached_classic_elb_hand_step():
 ])
 def test_both_attached_with_a_run_in_flight(completed, fix):
     observed = make_observed(group(BLUE, 2, attached=True), group(GREEN, 3, attached=True))
-    run = RunView(run_id="r7", kind="release", header={}, completed=list(completed))
+    run = RunView(run_id="r7", kind="release", header=SimpleNamespace(steps=()), completed=list(completed))
     drifts = find(observed, in_flight=InFlight.of(run))
     # green's 3 instances against a size of 0 is the run's own doing: not reported as drift
     assert [(d.kind, d.color, d.fix) for d in drifts] == [("stray", GREEN, fix)]

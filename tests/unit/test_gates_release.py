@@ -12,31 +12,10 @@ import pytest
 
 from bluegreen import commands
 from bluegreen.errors import ConfigError, ExitCode, RolledBackError
-from bluegreen.gates import ALARM, OK, AlarmGate, AlarmState, GateSettings
+from bluegreen.gates import ALARM, AlarmGate, GateSettings
 from bluegreen.model import Color
 
-from fakeworld import AMI_V2, FakeWorld, last_run, outcome
-
-
-class WorldAlarms:
-    """CloudWatch over the fake world: ``web-5xx`` goes to ALARM once ``bad`` says the world is
-    hurting users (e.g. green serving), with AWS's StateUpdatedTimestamp of that moment."""
-
-    def __init__(self, world: FakeWorld, bad=lambda: False, state: str = OK) -> None:
-        self.world = world
-        self.bad = bad
-        self.state = AlarmState("web-5xx", state, world.now_utc().timestamp(), "initial")
-        self.reads = 0
-
-    def alarms(self, names):
-        self.reads += 1
-        if self.state.state != ALARM and self.bad():
-            self.state = AlarmState("web-5xx", ALARM, self.world.now_utc().timestamp(),
-                                    "Threshold Crossed: 1 out of the last 1 datapoints [12.0] >= 5.0")
-        return {n: self.state for n in names if n == self.state.name}
-
-    def target_group_samples(self, *args: Any, **kwargs: Any):
-        return []
+from fakeworld import AMI_V2, FakeWorld, WorldAlarms, last_run, outcome
 
 
 def gated_app(world: FakeWorld, alarms: WorldAlarms, *names: str, **release: Any):

@@ -26,7 +26,7 @@ from .lifecycle import (
     standby_never_scaled_in,
 )
 from .targets import TargetRecord, deregistration_drains, live_registrations, record_of, target_health_over_time
-from .validation import capacity_bounds, instance_id_limit, standby_bounds
+from .validation import capacity_bounds, instance_id_limit, listener_weights_validated, standby_bounds
 
 Correction = Callable[[Patcher, "Fidelity"], None]
 Settler = Callable[[], None]
@@ -55,6 +55,7 @@ CORRECTIONS: tuple[Correction, ...] = (
     instance_id_limit,  # after standby_bounds: wraps it, so the request's shape is checked first
     metric_alarms_are_evaluated,
     percentile_statistics,
+    listener_weights_validated,
     response_layer,
 )
 

@@ -161,3 +161,62 @@ def standby_bounds(p: Patcher, fid: "Fidelity") -> None:
 
     p.wrap(AutoScalingResponse, "enter_standby", _validating(check_enter))
     p.wrap(AutoScalingResponse, "exit_standby", _validating(check_exit))
+
+
+MAX_FORWARD_TARGET_GROUPS = 5
+MAX_FORWARD_WEIGHT = 999
+
+
+def _forward_problem(actions: Any, field: str) -> str | None:
+    for a_index, action in enumerate(actions or [], start=1):
+        if not isinstance(action, dict):
+            continue
+        groups = ((action.get("ForwardConfig") or {}).get("TargetGroups")) or []
+        if len(groups) > MAX_FORWARD_TARGET_GROUPS:
+            return (f"1 validation error detected: Value at '{field}.{a_index}.member.forwardConfig.targetGroups' "
+                    f"failed to satisfy constraint: Member must have length less than or equal to "
+                    f"{MAX_FORWARD_TARGET_GROUPS}")
+        for g_index, group in enumerate(groups, start=1):
+            weight = group.get("Weight") if isinstance(group, dict) else None
+            if weight is None:
+                continue
+            value = int(weight)
+            if not 0 <= value <= MAX_FORWARD_WEIGHT:
+                bound = ("greater than or equal to 0" if value < 0 else
+                         f"less than or equal to {MAX_FORWARD_WEIGHT}")
+                return (f"1 validation error detected: Value '{value}' at '{field}.{a_index}.member.forwardConfig."
+                        f"targetGroups.{g_index}.member.weight' failed to satisfy constraint: Member must have "
+                        f"value {bound}")
+    return None
+
+
+def listener_weights_validated(p: Patcher, fid: "Fidelity") -> None:
+    """AWS (CreateListener, ModifyListener, CreateRule, ModifyRule): a forward action's
+    ``ForwardConfig`` holds at most 5 target groups, each ``Weight`` in 0-999; otherwise
+    ``ValidationError`` ("1 validation error detected: Value '1000' at
+    'defaultActions.1.member.forwardConfig.targetGroups.1.member.weight' failed to satisfy
+    constraint: Member must have value less than or equal to 999"; the length message is modelled
+    on it). AWS-SEMANTICS.md gap 4: moto accepts 1000, -1 and six target groups.
+
+    moto stores and serves the weights it accepts faithfully (DescribeListeners returns what
+    ModifyListener set), so only the validation is added. Wraps those four ``ELBV2Response``
+    actions."""
+    from moto.elbv2.exceptions import ValidationError as Elbv2ValidationError
+    from moto.elbv2.responses import ELBV2Response
+
+    def check(field: str, param: str) -> Callable[[Any], Any]:
+        def make(original: Any) -> Any:
+            def action(self: ELBV2Response) -> Any:
+                problem = _forward_problem(self._get_param(param, []), field)
+                if problem is not None:
+                    raise Elbv2ValidationError(problem)
+                return original(self)
+
+            return action
+
+        return make
+
+    p.wrap(ELBV2Response, "create_listener", check("defaultActions", "DefaultActions"))
+    p.wrap(ELBV2Response, "modify_listener", check("defaultActions", "DefaultActions"))
+    p.wrap(ELBV2Response, "create_rule", check("actions", "Actions"))
+    p.wrap(ELBV2Response, "modify_rule", check("actions", "Actions"))

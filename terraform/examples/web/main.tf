@@ -85,11 +85,15 @@ module "traffic" {
   deregistration_delay  = var.deregistration_delay
   health_check_interval = var.health_check_interval
   unhealthy_threshold   = var.unhealthy_threshold
+  weighted              = var.traffic_mode == "weighted"
+  live_color            = var.live_color
   tags                  = local.tags
 }
 
-# Neither group is attached to the load balancer here: bluegreen attaches the color it releases
-# and detaches the old one (the modules ignore changes to the attachment).
+# attach mode: neither group is attached to the load balancer here: bluegreen attaches the color
+# it releases and detaches the old one (the modules ignore changes to the attachment).
+# weighted mode: each group is attached to its own target group here, for good; bluegreen moves
+# the listener's weights between the two target groups.
 module "blue" {
   source = "../../modules/color"
 
@@ -99,6 +103,7 @@ module "blue" {
   ami                       = var.colors["blue"].ami
   size                      = var.colors["blue"].size
   release                   = var.colors["blue"].release
+  target_group_arns         = var.traffic_mode == "weighted" ? [module.traffic.color_target_group_arns["blue"]] : []
   max_size                  = var.max_size
   instance_type             = var.instance_type
   subnet_ids                = aws_subnet.this[*].id
@@ -114,6 +119,7 @@ module "green" {
   ami                       = var.colors["green"].ami
   size                      = var.colors["green"].size
   release                   = var.colors["green"].release
+  target_group_arns         = var.traffic_mode == "weighted" ? [module.traffic.color_target_group_arns["green"]] : []
   max_size                  = var.max_size
   instance_type             = var.instance_type
   subnet_ids                = aws_subnet.this[*].id

@@ -39,3 +39,17 @@ output "lb_dns_name" {
 output "live_color" {
   value = var.live_color
 }
+
+# Weighted mode (traffic_mode = "weighted"): the listener whose weights bluegreen moves and each
+# color's own target group. Null in the attach mode.
+output "traffic_mode" {
+  value = var.traffic_mode
+}
+
+output "listener_arn" {
+  value = module.traffic.listener_arn
+}
+
+output "target_group_arns" {
+  value = module.traffic.color_target_group_arns
+}

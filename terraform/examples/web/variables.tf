@@ -20,6 +20,17 @@ variable "traffic_kind" {
   }
 }
 
+variable "traffic_mode" {
+  description = "attach (bluegreen attaches the new color to the one target group, detaches the old) or weighted (ALB only: each color its own target group, bluegreen moves the listener's weights)."
+  type        = string
+  default     = "attach"
+
+  validation {
+    condition     = contains(["attach", "weighted"], var.traffic_mode)
+    error_message = "The traffic_mode must be \"attach\" or \"weighted\"."
+  }
+}
+
 variable "instance_type" {
   type    = string
   default = "t3.micro"

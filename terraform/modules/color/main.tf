@@ -34,6 +34,10 @@ resource "aws_autoscaling_group" "this" {
   # ExitStandby always increments desired capacity: leave headroom above size.
   max_size = max(var.size, var.max_size)
 
+  # Weighted mode: attached to its own target group for its whole life (bluegreen never attaches or
+  # detaches in that mode; it moves the listener's weights).
+  target_group_arns = var.target_group_arns
+
   health_check_type         = var.health_check_type
   health_check_grace_period = var.health_check_grace_period
 
@@ -58,7 +62,8 @@ resource "aws_autoscaling_group" "this" {
 
   lifecycle {
     # bluegreen attaches the group to the load balancer (and detaches it) during a release, and
-    # suspends AZRebalance, AlarmNotification and ScheduledActions while it runs.
+    # suspends AZRebalance, AlarmNotification and ScheduledActions while it runs. In the weighted
+    # mode target_group_arns is set at creation and nothing changes it afterwards.
     ignore_changes = [load_balancers, target_group_arns, suspended_processes]
   }
 }

@@ -59,3 +59,9 @@ variable "health_check_grace_period" {
   type        = number
   default     = 300
 }
+
+variable "target_group_arns" {
+  description = "Weighted mode: the color's own target group, attached by Terraform when the group is created. Empty in the attach mode, where bluegreen attaches and detaches the group."
+  type        = list(string)
+  default     = []
+}

@@ -59,3 +59,15 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "weighted" {
+  description = "Weighted mode (ALB only): one target group per color and a listener forwarding to both with weights that bluegreen changes."
+  type        = bool
+  default     = false
+}
+
+variable "live_color" {
+  description = "Weighted mode: the color the listener forwards all traffic to when it is created (bluegreen owns the weights afterwards)."
+  type        = string
+  default     = "blue"
+}
