@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -129,3 +130,18 @@ def test_status_drift_of_a_clean_weighted_stack_is_empty(tmp_path: Path) -> None
     found = drift.find(situation.observed, situation.assessment, situation.tfvars, situation.outputs, None, None,
                        drift.Where(stack_dir="stack", region="us-east-1"))
     assert found == ()
+
+
+def test_weighted_gates_judge_the_new_colors_target_group_against_the_old_ones(tmp_path: Path) -> None:
+    """In the weighted mode each color has its own target group: the gates read the new color's
+    metrics and compare with the old color's (``old_margin``), not the live color's alone."""
+    world = FakeWorld(tmp_path, weighted=True, steps="100")
+    app = world.app()
+    app.settings = dataclasses.replace(app.settings, gates=GateSettings(interval=10, period=60,
+                                                                         alarms=(AlarmGate("web-5xx"),)))
+    app.cloudwatch = WorldAlarms(world)
+    outputs = commands.observe(app).outputs
+    live = outputs.live_color
+    # gate_watch reads only the plan's two colors
+    watch = commands.gate_watch(app, outputs, SimpleNamespace(live=live, target=live.other()))
+    assert watch.new.arn == COLOR_TG[live.other()] and watch.old.arn == COLOR_TG[live]
