@@ -269,6 +269,47 @@ def check_outputs(facts: Facts) -> list[Check]:
     if not applied:
         checks.append(Check("outputs", False, "the state has no outputs: the stack has not been applied",
                             "run `terraform apply` in the stack directory, then `bluegreen bootstrap`"))
+    elif "traffic_mode" in values:
+        checks += check_weighted_outputs(values)
+    return checks
+
+
+_WEIGHTED_SHAPES = {
+    "listener_arn": ("the ARN of the listener whose forward action carries the weights",
+                     'output "listener_arn" { value = aws_lb_listener.<name>.arn }'),
+    "target_group_arns": ("a map with each color's own target group ARN under \"blue\" and \"green\"",
+                          'output "target_group_arns" { value = { blue = <blue tg>.arn, green = <green tg>.arn } }'),
+}
+
+
+def check_weighted_outputs(values: Mapping[str, Any]) -> list[Check]:
+    """The weighted mode's outputs (README "Weighted mode"): checked only when the stack declares
+    ``traffic_mode``, since the attach mode has none of them."""
+    mode = values.get("traffic_mode")
+    if mode not in ("attach", "weighted"):
+        return [Check("output traffic_mode", False, f"is {mode!r}; expected \"attach\" or \"weighted\"",
+                      'define it as output "traffic_mode" { value = "weighted" } (or "attach")')]
+    checks = [Check("output traffic_mode", True, str(mode))]
+    if mode == "attach":
+        return checks
+    if values.get("traffic_kind") != "alb":
+        checks.append(Check("weighted mode", False,
+                            f"traffic_mode is \"weighted\" but traffic_kind is {values.get('traffic_kind')!r}",
+                            "the weighted mode needs an ALB listener: use traffic_mode = \"attach\" with a "
+                            "classic ELB"))
+    for name, (shape, example) in _WEIGHTED_SHAPES.items():
+        value = values.get(name)
+        if name == "listener_arn":
+            problem = None if isinstance(value, str) and value else f"is {value!r}"
+        else:
+            problem = _output_problem("asg_names", value, values)  # the same per-color map shape
+        if problem:
+            checks.append(Check(f"output {name}", False, f"{problem}; expected {shape}", f"define it as {example}"))
+        elif name == "target_group_arns" and value["blue"] == value["green"]:
+            checks.append(Check(f"output {name}", False, "names one target group for both colors; the "
+                                "weighted mode gives each color its own", f"define it as {example}"))
+        else:
+            checks.append(Check(f"output {name}", True, _short(value)))
     return checks
 
 

@@ -391,3 +391,40 @@ def test_root_resources_with_the_single_module_pattern_fail_with_the_patterns_to
     assert bad["dry plan"].detail == (
         "a release onto green would also change: update aws_autoscaling_group.green, "
         "update aws_launch_template.green")
+
+
+# -- the weighted mode's outputs ----------------------------------------------------------------
+
+
+def weighted_outputs(**values: Any) -> dict[str, Any]:
+    outputs = load("outputs.json")
+    base = {"traffic_mode": "weighted", "listener_arn": "arn:aws:elasticloadbalancing:listener/app/web/1/2",
+            "target_group_arns": {"blue": "arn:tg/web-blue", "green": "arn:tg/web-green"}}
+    base.update(values)
+    for name, value in base.items():
+        if value is None:
+            outputs.pop(name, None)
+        else:
+            outputs[name] = {"sensitive": False, "type": "string", "value": value}
+    return outputs
+
+
+def test_a_weighted_stack_passes_with_its_three_outputs():
+    checks = by_name(contract.check_outputs(facts(outputs=weighted_outputs())))
+    assert checks["output traffic_mode"].ok and checks["output listener_arn"].ok
+    assert checks["output target_group_arns"].ok
+    assert not failed(list(checks.values()))
+
+
+def test_a_weighted_stack_without_a_listener_or_own_target_groups_is_told_the_fix():
+    outputs = weighted_outputs(listener_arn=None, target_group_arns={"blue": "arn:tg/web", "green": "arn:tg/web"})
+    bad = failed(contract.check_outputs(facts(outputs=outputs)))
+    assert bad["output listener_arn"].fix == 'define it as output "listener_arn" { value = aws_lb_listener.<name>.arn }'
+    assert bad["output target_group_arns"].detail.startswith("names one target group for both colors")
+
+
+def test_an_attach_stack_never_needs_the_weighted_outputs():
+    assert not failed(contract.check_outputs(facts(outputs=weighted_outputs(
+        traffic_mode="attach", listener_arn=None, target_group_arns=None))))
+    bad = failed(contract.check_outputs(facts(outputs=weighted_outputs(traffic_mode="canary"))))
+    assert list(bad) == ["output traffic_mode"]
