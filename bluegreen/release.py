@@ -549,8 +549,11 @@ def execute(switch: Switch, steps: tuple[Step, ...], *, finish: bool = True) -> 
             ) from exc
         d.journal.event(Event.ROLLING_BACK, error=message, failed_at=str(failed_at))
         compensate(switch, d.journal.last_run() or run)
-        d.journal.event(Event.ROLLED_BACK, error=message, failed_at=str(failed_at))
-        reported_hook(switch, "on-rollback", outcome="rolled-back", error=message, failed_at=str(failed_at))
+        # An operator's `abort` request (weighted pauses) ends as asked; anything else failed.
+        asked = getattr(exc, "operator_request", False)
+        final = Event.ABORTED if asked else Event.ROLLED_BACK
+        d.journal.event(final, error=message, failed_at=str(failed_at))
+        reported_hook(switch, "on-rollback", outcome=final.value, error=message, failed_at=str(failed_at))
         if isinstance(exc, BlastRadiusError):
             raise
         raise RolledBackError(

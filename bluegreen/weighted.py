@@ -121,6 +121,14 @@ class HoldFailed(BluegreenError):
     exit_code = ExitCode.ROLLED_BACK
 
 
+class AbortRequested(HoldFailed):
+    """`bluegreen abort` from another process asked the driving process to flip back: the run
+    ends ``aborted`` (what the operator asked for), not ``rolled-back`` (what a failure causes).
+    The executor reads ``operator_request`` rather than this class, which lives with the weighted mode."""
+
+    operator_request = True
+
+
 def gate_failure(verdict: Any, where: str) -> HoldFailed:
     return HoldFailed(f"gate {verdict.gate} tripped during {where}: {verdict.reason}")
 
@@ -156,7 +164,7 @@ def hold(*, what: str, step: WeightStep | None, seconds: float | None, index: in
             action, at = request.get("action"), request.get("at_step")
             by = request.get("by") or "another process"
             if action == "abort":
-                raise HoldFailed(f"aborted by `bluegreen abort` ({by}) during {what}")
+                raise AbortRequested(f"aborted by `bluegreen abort` ({by}) during {what}")
             if action == "promote" and isinstance(at, int) and (at == index or (not approval and at <= index)):
                 return HoldResult("promoted", now - start)
         if gates is not None:

@@ -145,3 +145,24 @@ def test_weighted_gates_judge_the_new_colors_target_group_against_the_old_ones(t
     # gate_watch reads only the plan's two colors
     watch = commands.gate_watch(app, outputs, SimpleNamespace(live=live, target=live.other()))
     assert watch.new.arn == COLOR_TG[live.other()] and watch.old.arn == COLOR_TG[live]
+
+
+def test_an_abort_request_to_the_driving_process_ends_the_run_aborted(tmp_path: Path) -> None:
+    """`bluegreen abort` while a live process holds an approval pause: the driver flips back in one
+    call and the run ends `aborted` (what the operator asked), not `rolled-back` (a failure)."""
+    world = FakeWorld(tmp_path, weighted=True, steps="20:pause,100", bake_seconds=0)
+    app = world.app()
+
+    def operator_aborts(call) -> None:
+        world.traps.clear()  # once: the request is what another process's `abort` appends
+        app.journal.request(last_run(world).run_id, "abort", at_step=0, by="ops@laptop")
+
+    world.traps.append(Trap(lambda c: c.service == "journal" and c.args.get("status") == "state"
+                            and world.journal_records[-1].data.get("state") == "paused", when="after",
+                            action=operator_aborts))
+    with pytest.raises(RolledBackError, match="aborted by `bluegreen abort` \\(ops@laptop\\)"):
+        _release(app)
+    assert outcome(last_run(world)) == "aborted"
+    assert world.weights == {COLOR_TG[Color.BLUE]: 100, COLOR_TG[Color.GREEN]: 0}
+    world.settle()
+    assert not world.drift() and not world.violations
