@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .aws.autoscaling import AutoScalingAdapter
 from .aws.cloudwatch import CloudWatchGates
@@ -20,6 +20,7 @@ from .aws.lease import FileLease, S3Lease
 from .aws.session import AwsClients
 from .config import Settings, StateSettings
 from .errors import ConfigError
+from .heartbeat import Heartbeat
 from .hooks import HookRunner, Hooks
 from .journal import Journal
 from .model import Color, TrafficKind
@@ -132,6 +133,11 @@ class App:
       call (``bluegreen.observe``), shared by whoever passes the same ``Listeners`` to several
       Apps; both are also readable as attributes for ``.add(listener)``.
 
+    - ``heartbeat``: how the release lease is kept renewed while a run holds it, called as
+      ``heartbeat(lease, ttl, stop, run_id=...)`` and returning a started object with ``stop()``
+      (default: ``Heartbeat``'s daemon thread on real time; the unit tier's fake world beats on its
+      own clock so a lost lease is noticed mid-run there too).
+
     Progress events come from the reporter: ``reporter.subscribe(listener)``."""
 
     # The gates of the release this process runs (commands.open_gates), kept so that its keep-old
@@ -149,6 +155,7 @@ class App:
         poll_jitter: float | None = None,
         terraform_events: Listeners[TerraformEvent] | None = None,
         aws_events: Listeners[AwsCallEvent] | None = None,
+        heartbeat: Callable[..., Any] | None = None,
     ) -> None:
         self.settings = settings
         self.reporter = reporter
@@ -159,6 +166,7 @@ class App:
         self.terraform_events: Listeners[TerraformEvent] = (
             terraform_events if terraform_events is not None else Listeners())
         self.aws_events: Listeners[AwsCallEvent] = aws_events if aws_events is not None else Listeners()
+        self._heartbeat_factory = heartbeat
         if not settings.terraform.dir.is_dir():
             where = f"{settings.source}: terraform.dir" if settings.source else "terraform.dir"
             raise ConfigError(
@@ -297,3 +305,9 @@ class App:
             stop=self.stop,
             **jitter,
         )
+
+    def start_heartbeat(self, run_id: str, ttl_seconds: float) -> Any:
+        """Start renewing the release lease just acquired for ``run_id`` (see ``heartbeat``)."""
+        if self._heartbeat_factory is not None:
+            return self._heartbeat_factory(self.lease, ttl_seconds, self.stop, run_id=run_id)
+        return Heartbeat(self.lease, ttl_seconds, self.stop, run_id=run_id).start()

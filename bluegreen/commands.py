@@ -18,7 +18,6 @@ from .aws.journal_store import check_run_id
 from .errors import BluegreenError, ConfigError, InputError, RolledBackError, StateMismatchError, WaitError
 from .gates import GateWatch, build_gate_watch, gated_probe, metric_gates_unusable
 from .history import HistoryList, RunHistory, summarize
-from .heartbeat import Heartbeat
 from .recovery import ActionKind, Decision, Unfixable, World, decide_abort, decide_resume
 from .runstate import Event, RunData, RunHeader, RunState, RunView
 from .model import Color, ColorVars, Observed, StackOutputs, TfVars
@@ -160,7 +159,7 @@ def held_lease(app: App, run_id: str) -> Iterator[Any]:
     that stop (every wait calls it on each tick)."""
     ttl = app.settings.release.lock_ttl_seconds
     app.lease.acquire(run_id, ttl_seconds=ttl)
-    beat = Heartbeat(app.lease, ttl, app.stop, run_id=run_id).start()
+    beat = app.start_heartbeat(run_id, ttl)
     try:
         # While the lease is held a run may be changing AWS: the first signal only asks it to
         # stop at the next safe point (journaled, nothing undone); a second one stops at once.

@@ -43,6 +43,7 @@ from bluegreen.aws.lease import FileLease, iso
 from bluegreen.config import ReleaseSettings, Settings, TerraformSettings, TimeoutSettings, TrafficSettings
 from bluegreen.errors import AwsError, ReleaseInterrupted, TerraformError
 from bluegreen.gates import ALARM, OK, AlarmState
+from bluegreen.heartbeat import Heartbeat
 from bluegreen.journal import Journal, entries_of
 from bluegreen.model import (
     DRAINING,
@@ -191,6 +192,29 @@ class WorldClock:
     def sleep(self, seconds: float) -> None:
         self.world._call(self.proc, "clock", "sleep", False, {"seconds": round(seconds, 3)},
                          lambda: self.world.advance(seconds))
+
+
+class WorldHeartbeat:
+    """The product's ``Heartbeat`` beating on the world's clock instead of a thread on real time:
+    each beat is a timed event, so the lease is renewed (and a theft noticed) while the world's
+    time passes, in Terraform's apply as in any wait, as a real run's thread would."""
+
+    def __init__(self, world: "FakeWorld", proc: Process, lease: Any, ttl: float, stop: Any, run_id: str) -> None:
+        self.world, self.proc = world, proc
+        self.heartbeat = Heartbeat(lease, ttl, stop, run_id=run_id, clock=lambda: world.t)
+        self.stopped = False
+        world.schedule(self.heartbeat.interval, self._beat)
+
+    def _beat(self) -> None:
+        if self.stopped or not self.proc.alive:
+            return  # a dead process's thread died with it
+        wait = self.heartbeat.beat()
+        if wait is not None:
+            self.world.schedule(wait, self._beat)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.heartbeat.stop()
 
 
 # -- the world ----------------------------------------------------------------------------------
@@ -619,7 +643,8 @@ class FakeWorld:
         (``functools.cached_property`` takes an instance attribute), and a new lease identity."""
         proc = self.spawn()
         settings = self.settings(**release)
-        app = App(settings, Reporter(service="web", quiet=True, clock=lambda: self.t), clock=WorldClock(self, proc))
+        app = App(settings, Reporter(service="web", quiet=True, clock=lambda: self.t), clock=WorldClock(self, proc),
+                  heartbeat=lambda lease, ttl, stop, run_id: WorldHeartbeat(self, proc, lease, ttl, stop, run_id))
         proc.app = app
         app.fake_process = proc  # type: ignore[attr-defined]
         app.clients = _NoClients()  # a real AWS client in a unit test is a bug
