@@ -68,8 +68,10 @@ class WeightedSwitch(Switch):
         if not weights_match(actual, wanted):
             raise AwsError(f"the listener's weights read back {actual} after setting {wanted}",
                            code="WeightsNotApplied")
+        # ``shares``: the same weights as fields of the event, for --json readers and timelines.
         self.d.reporter.info(f"weights {self.plan.live} {100 - percent} % / {self.plan.target} {percent} % "
-                             f"({why}; read back)", color=self.plan.target.value)
+                             f"({why}; read back)", color=self.plan.target.value,
+                             shares={self.plan.live.value: 100 - percent, self.plan.target.value: percent})
 
     def do_shift(self) -> dict[str, Any]:
         steps = self.weight_steps()
