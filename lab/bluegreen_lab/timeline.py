@@ -155,8 +155,12 @@ def _progress_panel(ax, records: list[RequestRecord], weights: Sequence[WeightCh
     if trips:
         ax.scatter([], [], marker="X", color="red", label=f"gate tripped ({len(trips)})")
     ax.set_ylim(-5, 118)
-    ax.set_yticks([0, 25, 50, 75, 100])
-    ax.set_ylabel("weight (%)")
+    if weights:
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.set_ylabel("weight (%)")
+    else:  # the attach mode: no weights, only the gates' decisions and the error rate
+        ax.set_yticks([])
+        ax.set_ylabel("gate decisions")
     # Per second at least: at 200 req/s a 250 ms bin holds ~50 requests, too few for a rate.
     rate_bin = max(bin_s, 1.0)
     starts, rates = error_rate(records, rate_bin)
