@@ -528,7 +528,8 @@ def _gate_printer(reporter: Reporter) -> Any:
         if e.get("tripped") or e["elapsed"] - last[0] >= 5:
             last[0] = e["elapsed"]
             verdict = "TRIPPED" if e.get("tripped") else "pass"
-            reporter.console.print(f"[{e['elapsed']:7.1f}s] web gates: {verdict}: {e.get('gate')}: {e.get('reason')}",
+            reporter.console.print(f"[{e['elapsed']:7.1f}s] {reporter.service} gates: {verdict}: {e.get('gate')}: "
+                                   f"{e.get('reason')}",
                                    markup=False, highlight=False, soft_wrap=True,
                                    style="red" if e.get("tripped") else "dim")
 
@@ -549,8 +550,10 @@ def _canary_text(records: list[RequestRecord], results: dict[str, Any]) -> str:
                      f"{'yes' if m['rolled_back'] else 'NO'}, last response of the bad version "
                      f"{m['trip_to_last_new_response_s']}s after the trip")
         lines.append(line)
-    lines.append("weights (new color's share) over time: " + ", ".join(
-        f"{w['at_s']:.1f}s {'/'.join(f'{c} {p}' for c, p in sorted(w['shares'].items()))}" for w in results["weights"]))
+    changes = [w for i, w in enumerate(results["weights"])
+               if i == 0 or w["shares"] != results["weights"][i - 1]["shares"]]  # a bake re-reads 100 %
+    lines.append("listener weights over time: " + ", ".join(
+        f"{w['at_s']:.1f}s {' / '.join(f'{c} {p} %' for c, p in sorted(w['shares'].items()))}" for w in changes))
     return "\n".join(lines)
 
 
