@@ -68,8 +68,10 @@ class WeightedSwitch(Switch):
         if not weights_match(actual, wanted):
             raise AwsError(f"the listener's weights read back {actual} after setting {wanted}",
                            code="WeightsNotApplied")
+        # ``shares``: the same weights as fields of the event, for --json readers and timelines.
         self.d.reporter.info(f"weights {self.plan.live} {100 - percent} % / {self.plan.target} {percent} % "
-                             f"({why}; read back)", color=self.plan.target.value)
+                             f"({why}; read back)", color=self.plan.target.value,
+                             shares={self.plan.live.value: 100 - percent, self.plan.target.value: percent})
 
     def do_shift(self) -> dict[str, Any]:
         steps = self.weight_steps()
@@ -122,7 +124,8 @@ class WeightedSwitch(Switch):
 
         result = hold(
             what=what, step=step, seconds=step.pause_seconds, index=index, clock=self.d.waiter.clock,
-            interval=self.interval, gates=self.gates, requests=requests,
+            interval=self.interval, gates=_ReportedGates(self.gates, self.d.reporter, self.plan.target.value)
+            if self.gates is not None else None, requests=requests,
             approval_timeout=float(self.strategy.get("approval_timeout_seconds") or 86400),
             on_timeout=str(self.strategy.get("on_timeout") or "abort"), tick=tick, on_pause=on_pause,
         )
@@ -139,6 +142,30 @@ class WeightedSwitch(Switch):
 
     def undo_bake(self) -> None:
         self.set_share(0, why="flip back")
+
+
+class _ReportedGates:
+    """The gates as ``hold`` reads them, each decision also a ``gate`` event (``--json``, the
+    Reporter's subscribers), as the attach mode's verify and keep-old windows report theirs: the
+    record of what the gates saw at each step, which a timeline draws. No console line: a pause
+    read every second would bury the progress in "gates pass" lines."""
+
+    def __init__(self, gates: Any, reporter: Any, color: str) -> None:
+        self.gates, self.reporter, self.color = gates, reporter, color
+
+    @property
+    def started(self) -> bool:
+        return self.gates.started
+
+    def start(self, now: float) -> Any:
+        return self.gates.start(now)
+
+    def check(self, now: float) -> Any:
+        verdict = self.gates.check(now)
+        if verdict is not None:
+            self.reporter.event("gate", gate=verdict.gate, tripped=verdict.tripped, reason=verdict.reason,
+                                color=self.color)
+        return verdict
 
 
 __all__ = ["HoldFailed", "WeightedSwitch"]

@@ -20,15 +20,20 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         broken: Annotated[bool, typer.Option("--broken", help="Release a broken v2 and show the automatic rollback.")] = False,
+        canary: Annotated[bool, typer.Option("--canary", help="The weighted stack: canary releases under an alarm gate (a good v2, then a v3 failing 5 % of requests, flipped back).")] = False,
         workdir: Annotated[Path, typer.Option("--workdir", help="Where the lab keeps its files and the timeline PNG.")] = Path(".lab/demo"),
         debug: DebugOpt = False,
     ) -> None:
         """The local lab end to end: emulated AWS, real Terraform, real HAProxy, a release under load."""
 
         def body(reporter: Reporter) -> int:
+            from bluegreen.errors import ConfigError
+
             from .demo import run_demo
 
-            return run_demo(broken=broken, workdir=workdir, reporter=reporter)
+            if broken and canary:
+                raise ConfigError("--broken and --canary are two demos: pass one of them")
+            return run_demo(broken=broken, workdir=workdir, reporter=reporter, canary=canary)
 
         run_command(body, service="demo", debug=debug)
 

@@ -37,6 +37,9 @@ RATE_PER_S = 200
 # The steps worth a marker on a timeline (every step would make the labels unreadable).
 KEY_STEPS = ("apply-idle", "attach-new", "verify-window", "standby-old", "detach-old",
              "scale-old-to-zero", "undo attach-new", "undo apply-idle")
+# The weighted mode's (its weight changes and gate decisions have their own panel).
+WEIGHTED_KEY_STEPS = ("apply-idle", "wait-healthy", "shift-traffic", "bake", "scale-old-to-zero",
+                      "undo shift-traffic", "undo bake", "undo apply-idle")
 _OK_CHECKS = {"INI", "L4OK", "L6OK", "L7OK", "L7OKC", ""}
 
 
@@ -171,6 +174,43 @@ def offset_of(watch: TrafficWatch, reporter: Reporter) -> float:
     return watch.now() - reporter.elapsed()
 
 
+class Marks:
+    """Every event of a ``Reporter``, stamped on the load clock the moment it is emitted (a
+    subscriber, so no clock offset to guess): the weights a weighted run set (``info`` events with
+    ``shares``), the gates' decisions (``gate`` events), its steps and its error line.
+
+        marks = Marks(watch, reporter)   # before the release
+        marks.weights(), marks.gates(), marks.first(lambda e: e["event"] == "error")
+    """
+
+    def __init__(self, watch: TrafficWatch, reporter: Reporter) -> None:
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self._unsubscribe = reporter.subscribe(lambda e: self.events.append((watch.now(), e)))
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def weights(self, since: float | None = None) -> list[tuple[float, dict[str, int]]]:
+        """Each weight change; with ``since``, first the weights before the run's first change
+        (all on the old color: the first name a ``shares`` event lists)."""
+        changes = [(t, dict(e["shares"])) for t, e in self.events if e["event"] == "info" and e.get("shares")]
+        if since is not None and changes:
+            names = list(changes[0][1])
+            changes.insert(0, (since, {n: 100 if i == 0 else 0 for i, n in enumerate(names)}))
+        return changes
+
+    def gates(self) -> list[tuple[float, bool, str]]:
+        return [(t, bool(e.get("tripped")), str(e.get("gate"))) for t, e in self.events if e["event"] == "gate"]
+
+    def first(self, predicate: Any) -> float | None:
+        return next((t for t, e in self.events if predicate(e)), None)
+
+    def steps(self, wanted: Iterable[str] | None = None) -> list[tuple[float, str]]:
+        names = None if wanted is None else set(wanted)
+        return [(t, e["step"]) for t, e in self.events
+                if e["event"] == "step" and (names is None or e["step"] in names)]
+
+
 # -- metrics -----------------------------------------------------------------------------------
 
 
@@ -251,15 +291,18 @@ def _print_status(app: Any, reporter: Reporter, title: str) -> None:
     _say(reporter, views.status_text(doc) + "\n")
 
 
-def run_demo(broken: bool, workdir: Path, reporter: Reporter) -> int:
+def run_demo(broken: bool, workdir: Path, reporter: Reporter, *, canary: bool = False) -> int:
     """The whole demo; returns the exit code (0: as expected; 1: a release did not behave;
-    130: interrupted). Everything it starts is stopped on return, on error and on Ctrl-C."""
+    130: interrupted). Everything it starts is stopped on return, on error and on Ctrl-C.
+    ``canary``: the weighted stack's canary releases with an alarm gate (``run_canary_demo``)."""
     workdir = Path(workdir).resolve()
     started = time.monotonic()
     from bluegreen.errors import ReleaseInterrupted
     from bluegreen.stop import RunStopped
 
     try:
+        if canary:
+            return _run_canary_demo(workdir, reporter, started)
         return _run_demo(broken, workdir, reporter, started)
     except (KeyboardInterrupt, ReleaseInterrupted, RunStopped):
         # A signal raises RunStopped (cli.run_command routes it to a StopToken).
@@ -344,6 +387,176 @@ def _run_demo(broken: bool, workdir: Path, reporter: Reporter, started: float) -
     return 0 if ok else 1
 
 
+# -- the canary demo (`bluegreen demo --canary`) ---------------------------------------------------
+
+# A 10 % canary watched for 20 s, then everything, then a 15-s bake; the same gate for both releases.
+CANARY_DEMO_STEPS = "10:20s,100"
+CANARY_DEMO_BAKE_S = 15
+CANARY_DEMO_FAULT = "errors=0.05"
+
+
+def _canary_alarms(lab: Lab, target_groups: dict[Any, str]) -> tuple[str, ...]:
+    """One alarm per color's target group, as a team would declare them: 5xx Sum >= 5 in one
+    10-s period (the lab's model publishes every second; on AWS use 60-s periods)."""
+    from bluegreen.aws.cloudwatch import load_balancer_dimension, target_group_dimension
+
+    cloudwatch, names = lab.client("cloudwatch"), []
+    for color, arn in sorted(target_groups.items(), key=lambda item: str(item[0])):
+        lb = lab.client("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]["LoadBalancerArns"][0]
+        name = f"web-5xx-{color.value}"
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+            Dimensions=[{"Name": "TargetGroup", "Value": target_group_dimension(arn)},
+                        {"Name": "LoadBalancer", "Value": load_balancer_dimension(lb)}],
+            Statistic="Sum", Period=10, EvaluationPeriods=1, Threshold=5.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
+        names.append(name)
+    return tuple(names)
+
+
+def _run_canary_demo(workdir: Path, reporter: Reporter, started: float) -> int:
+    """The weighted example stack (a target group per color, the listener's weights), 200 req/s:
+    v2 released as a canary (10 % for 20 s, then 100 %, a 15-s bake) under an alarm gate on 5xx,
+    which passes; then v3, which answers 500 to 5 % of requests while passing its health checks,
+    released the same way: the gate trips during the canary and one listener call flips all
+    traffic back. The timeline PNG shows the weights, the served versions, the error rate and
+    every gate decision."""
+    import dataclasses
+
+    from bluegreen import commands
+    from bluegreen.errors import RolledBackError
+    from bluegreen.gates import AlarmGate, GateSettings
+
+    lab_dir = workdir / "lab"
+    shutil.rmtree(lab_dir, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = lambda text="": _say(reporter, text)  # noqa: E731
+    say(f"bluegreen demo --canary: the weighted stack (a target group per color, the listener's weights), "
+        f"emulated AWS (moto), real Terraform, real HAProxy, {RATE_PER_S} req/s; work dir {workdir}")
+    options = LabOptions(**{**DEMO_OPTIONS, "traffic_mode": "weighted"})
+    with Lab(lab_dir, options) as lab:
+        reporter.info(f"lab up: AWS emulation {lab.emulator.endpoint_url}, load balancer {lab.url}")
+        v1 = lab.bake("v1")
+        reporter.info("terraform apply of the weighted example stack (about 85 s: moto's aws_lb is slow)")
+        app = lab.deploy_initial(v1, size=2, reporter=reporter)
+        _print_status(app, reporter, "blue v1 live, weights blue 100 / green 0")
+        target_groups = app.stack.outputs().color_target_groups or {}
+        alarms = _canary_alarms(lab, target_groups)
+        gates = GateSettings(interval=1, period=10, window=60, alarms=tuple(AlarmGate(a) for a in alarms))
+        settings = lab.settings().replace("traffic", steps=CANARY_DEMO_STEPS, bake_seconds=CANARY_DEMO_BAKE_S)
+        settings = dataclasses.replace(settings, gates=gates)
+        say(f"[traffic] steps = \"{CANARY_DEMO_STEPS}\", bake_seconds = {CANARY_DEMO_BAKE_S}; "
+            f"[gates] interval = 1, alarms {', '.join(alarms)} (5xx Sum >= 5 per 10 s)")
+        results: dict[str, Any] = {"canary": True, "rate_per_s": RATE_PER_S, "fleet_size": 2,
+                                   "steps": CANARY_DEMO_STEPS, "bake_seconds": CANARY_DEMO_BAKE_S,
+                                   "alarms": list(alarms), "releases": []}
+        ok = True
+        weights: list[tuple[float, dict[str, int]]] = []
+        gate_marks: list[tuple[float, bool, str]] = []
+        with TrafficWatch(lab) as watch:
+            reporter.info(f"steady load: {RATE_PER_S} req/s through HAProxy {lab.url}")
+            watch.settle(2)
+            for old, new, fault in (("v1", "v2", None), ("v2", "v3", CANARY_DEMO_FAULT)):
+                ami = lab.bake(new, fault=fault)
+                say(f"\n$ bluegreen release --ami {ami} --steps {CANARY_DEMO_STEPS}    # {new}"
+                    + (" (fails 5 % of requests, passes its health checks)" if fault else ""))
+                rep = reporter_like(reporter)
+                marks = Marks(watch, rep)
+                unsubscribe = rep.subscribe(_gate_printer(rep))
+                failed: Exception | None = None
+                with watch.measure(f"canary {old}->{new}") as window:
+                    try:
+                        commands.release(lab.app(rep, settings), ami=ami, manifest=None, size=None,
+                                         keep_old=False, dry_run=False)
+                    except RolledBackError as exc:
+                        failed = exc
+                        rep.warn(f"flipped back by a gate: {exc}")
+                unsubscribe()
+                marks.close()
+                window.phases.extend(marks.steps(WEIGHTED_KEY_STEPS))
+                tripped = marks.first(lambda e: e["event"] == "gate" and e.get("tripped"))
+                if tripped is not None:
+                    window.phases.append((tripped, "gate tripped"))
+                weights += marks.weights(since=window.start)
+                gate_marks += marks.gates()
+                watch.settle(2)
+                metrics = switch_metrics(watch, window, old, new)
+                metrics["gate_checks"] = len(marks.gates())
+                metrics["gate_tripped"] = tripped is not None
+                records = watch.records_between(window.start, window.end + 2)
+                metrics["failed_not_new_version"] = sum(
+                    1 for r in records if not r.ok and not (r.error == "http_500" and r.version == new))
+                if fault:
+                    metrics["rolled_back"] = failed is not None
+                    last_new = max((r.end for r in records if r.version == new), default=None)
+                    metrics["trip_to_last_new_response_s"] = (
+                        _r(max(0.0, last_new - tripped)) if last_new is not None and tripped is not None else None)
+                    ok &= failed is not None and tripped is not None and metrics["failed_not_new_version"] == 0
+                else:
+                    ok &= failed is None and metrics["failed_requests"] == 0
+                    if failed is not None:
+                        reporter.error(f"release failed: {failed}")
+                results["releases"].append(metrics)
+        records = watch.records
+        phases = [p for w in watch.windows for p in w.phases] + [(w.start, w.name) for w in watch.windows]
+        _print_status(lab.app(reporter), reporter, "after the demo")
+        png = write_png(records, workdir / "timeline.png", phases=phases,
+                        title="bluegreen demo --canary: weights, served versions, errors and gate decisions",
+                        weights=weights, gates=gate_marks)
+        results.update(traffic=_summary_dict(summarize(records)), timeline_png=str(png),
+                       weights=[{"at_s": round(t, 2), "shares": s} for t, s in weights],
+                       wall_time_s=round(time.monotonic() - started, 1),
+                       dataplane_errors=list(lab.dataplane.errors))
+        (workdir / "timeline.txt").write_text(text_summary(records, phases=phases) + "\n", encoding="utf-8")
+        (workdir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n",
+                                              encoding="utf-8")
+    say("\n== traffic during the demo ==")
+    say(_canary_text(records, results))
+    say(f"\ntimeline (PNG): {png}\nper-second text: {workdir / 'timeline.txt'}\n"
+        f"numbers (JSON): {workdir / 'results.json'}")
+    say(f"demo wall time {time.monotonic() - started:.0f}s; lab torn down (no process left)")
+    return 0 if ok else 1
+
+
+def _gate_printer(reporter: Reporter) -> Any:
+    """Say the gates' decisions on the console: every trip, and a pass at most every 5 s."""
+    last: list[float] = [-1e9]
+
+    def on_event(e: dict[str, Any]) -> None:
+        if e.get("event") != "gate" or reporter.quiet:
+            return
+        if e.get("tripped") or e["elapsed"] - last[0] >= 5:
+            last[0] = e["elapsed"]
+            verdict = "TRIPPED" if e.get("tripped") else "pass"
+            reporter.console.print(f"[{e['elapsed']:7.1f}s] {reporter.service} gates: {verdict}: {e.get('gate')}: "
+                                   f"{e.get('reason')}",
+                                   markup=False, highlight=False, soft_wrap=True,
+                                   style="red" if e.get("tripped") else "dim")
+
+    return on_event
+
+
+def _canary_text(records: list[RequestRecord], results: dict[str, Any]) -> str:
+    s = summarize(records)
+    lines = [f"requests {s.total} in {s.duration_s:.0f}s ({s.achieved_rate_per_s:.0f}/s), failed {s.failures}"
+             + (f" {s.failure_kinds}" if s.failure_kinds else ""),
+             "served: " + ", ".join(f"{v} {n}" for v, n in sorted(s.versions.items()))]
+    for m in results["releases"]:
+        line = (f"{m['name']}: {m['requests']} requests, {m['failed_requests']} failed "
+                f"({m['failed_not_new_version']} not the new version's own 500s), versions {m['versions']}, "
+                f"{m['gate_checks']} gate checks, took {m['total_s']:.1f}s")
+        if "rolled_back" in m:
+            line += (f"; gate tripped: {'yes' if m['gate_tripped'] else 'NO'}, flipped back: "
+                     f"{'yes' if m['rolled_back'] else 'NO'}, last response of the bad version "
+                     f"{m['trip_to_last_new_response_s']}s after the trip")
+        lines.append(line)
+    changes = [w for i, w in enumerate(results["weights"])
+               if i == 0 or w["shares"] != results["weights"][i - 1]["shares"]]  # a bake re-reads 100 %
+    lines.append("listener weights over time: " + ", ".join(
+        f"{w['at_s']:.1f}s {' / '.join(f'{c} {p} %' for c, p in sorted(w['shares'].items()))}" for w in changes))
+    return "\n".join(lines)
+
+
 def _summary_dict(s: Any) -> dict[str, Any]:
     return {"requests": s.total, "ok": s.ok, "failed_requests": s.failures,
             "failure_kinds": s.failure_kinds, "versions": s.versions,
@@ -388,7 +601,7 @@ def _traffic_text(records: Iterable[RequestRecord], results: dict[str, Any]) -> 
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m bluegreen_lab.demo [--broken] [workdir]
-    args = [a for a in sys.argv[1:] if a != "--broken"]
+if __name__ == "__main__":  # python -m bluegreen_lab.demo [--broken | --canary] [workdir]
+    args = [a for a in sys.argv[1:] if a not in ("--broken", "--canary")]
     sys.exit(run_demo("--broken" in sys.argv, Path(args[0] if args else ".lab/demo"),
-                      Reporter(service="web")))
+                      Reporter(service="web"), canary="--canary" in sys.argv))

@@ -25,7 +25,7 @@ class RequestRecord:
     latency: float          # seconds
     status: int | None      # HTTP status, None when no response
     error: str | None       # error class ("ConnectionRefusedError", "timeout", "http_503", ...)
-    version: str | None     # version served (X-App-Version / JSON body)
+    version: str | None     # version served (X-App-Version / JSON body); on a failure its header, if any
     instance_id: str | None = None
 
     @property
@@ -256,6 +256,9 @@ class LoadGenerator:
                 version, instance = _version_of(resp, body)
             else:
                 error = f"http_{status}"
+                # Who failed it: an instance's own error carries its version header; the load
+                # balancer's own answers (HAProxy's 503) carry none. ``ok`` stays False either way.
+                version, instance = resp.getheader("X-App-Version"), resp.getheader("X-Instance-Id")
         except (socket.timeout, TimeoutError):
             error = "timeout"
         except Exception as exc:  # noqa: BLE001 - every failure is a data point, by class

@@ -3,18 +3,27 @@
 ``write_png`` draws stacked bars of successful responses per version per 250 ms bin, failed
 requests as red marks, and vertical markers for release phases given as ``(time, label)`` on the
 load generator's clock (``LoadGenerator.now()``). ``text_summary`` is the same story in text.
+
+A progressive release (the weighted mode) adds a second panel under it when ``weights`` or
+``gates`` are given: each color's share of the listener's weight over time (``weights``: ``(time,
+{name: percent})`` at each change, a step line), the error rate per bin (failed / all requests,
+right axis) and each gate decision (``gates``: ``(time, tripped, label)``; a pass is a green dot, a
+trip a red cross), on the same clock.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .load import RequestRecord, summarize
 
 Phase = tuple[float, str]
+WeightChange = tuple[float, Mapping[str, int]]  # (time, {color or version: percent})
+GateMark = tuple[float, bool, str]  # (time, tripped, gate)
 
+_COLOR_OF = {"blue": "#1f4fb4", "green": "#2a9d2a"}  # a weight line per color, in its color
 _PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
@@ -40,6 +49,30 @@ def bin_counts(records: Iterable[RequestRecord], bin_s: float = 0.25
     return starts, versions, errors
 
 
+def error_rate(records: Iterable[RequestRecord], bin_s: float = 0.25) -> tuple[list[float], list[float | None]]:
+    """(bin start times, failed / all requests started in the bin, in percent; ``None`` for a bin
+    without requests)."""
+    records = list(records)
+    starts, per_version, errors = bin_counts(records, bin_s)
+    totals = [e + sum(counts[i] for counts in per_version.values()) for i, e in enumerate(errors)]
+    return starts, [100.0 * e / t if t else None for e, t in zip(errors, totals)]
+
+
+def weight_steps(changes: Sequence[WeightChange], end: float) -> dict[str, tuple[list[float], list[int]]]:
+    """Each name's share as a step line: ``{name: (xs, ys)}`` with a point at every change and one
+    at ``end`` (the share holds until the next change). A name missing from a change is at 0 %."""
+    changes = sorted(changes, key=lambda c: c[0])
+    names: list[str] = []
+    for _, shares in changes:
+        names += [n for n in shares if n not in names]
+    lines: dict[str, tuple[list[float], list[int]]] = {}
+    for name in names:
+        xs = [t for t, _ in changes] + ([end] if changes and end > changes[-1][0] else [])
+        ys = [int(shares.get(name, 0)) for _, shares in changes]
+        lines[name] = (xs, ys + ys[-1:] * (len(xs) - len(ys)))
+    return lines
+
+
 def _version_order(records: Sequence[RequestRecord]) -> list[str]:
     order: list[str] = []
     for r in sorted(records, key=lambda r: r.start):
@@ -50,7 +83,9 @@ def _version_order(records: Sequence[RequestRecord]) -> list[str]:
 
 def write_png(records: Iterable[RequestRecord], path: str | Path, *,
               phases: Sequence[Phase] = (), bin_s: float = 0.25,
-              title: str = "Served versions under load") -> Path:
+              title: str = "Served versions under load",
+              weights: Sequence[WeightChange] | None = None,
+              gates: Sequence[GateMark] | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +93,12 @@ def write_png(records: Iterable[RequestRecord], path: str | Path, *,
 
     records = list(records)
     starts, per_version, errors = bin_counts(records, bin_s)
-    fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
+    progressive = bool(weights) or bool(gates)
+    if progressive:
+        fig, (ax, wax) = plt.subplots(2, 1, figsize=(11, 7), dpi=100, sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 2]})
+    else:
+        fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
     try:
         bottom = [0] * len(starts)
         for i, version in enumerate(_version_order(records)):
@@ -78,11 +118,16 @@ def write_png(records: Iterable[RequestRecord], path: str | Path, *,
             # Staggered heights: phases often come a fraction of a second apart.
             ax.text(t, ymax * (0.99 - 0.1 * (i % 3)), f" {label}", va="top", ha="left",
                     fontsize=8, bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0})
-        ax.set_xlabel("seconds since load start")
         ax.set_ylabel(f"responses per {int(bin_s * 1000)} ms")
         ax.set_title(title)
         ax.legend(loc="lower left", fontsize=8)
         ax.set_xlim(left=0)
+        if progressive:
+            _progress_panel(wax, records, weights or (), gates or (), bin_s,
+                            end=max([starts[-1] + bin_s] if starts else [0.0]))
+            wax.set_xlabel("seconds since load start")
+        else:
+            ax.set_xlabel("seconds since load start")
         fig.tight_layout()
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +135,44 @@ def write_png(records: Iterable[RequestRecord], path: str | Path, *,
     finally:
         plt.close(fig)
     return out
+
+
+def _progress_panel(ax, records: list[RequestRecord], weights: Sequence[WeightChange],
+                    gates: Sequence[GateMark], bin_s: float, end: float) -> None:
+    """Weights (left axis, percent), gate decisions (on top of it) and the error rate (right axis)."""
+    for i, (name, (xs, ys)) in enumerate(weight_steps(weights, end).items()):
+        color = _COLOR_OF.get(name, _PALETTE[(i + 3) % len(_PALETTE)])
+        ax.step(xs, ys, where="post", color=color, linewidth=2, label=f"weight {name} (%)")
+    passes = [t for t, tripped, _ in gates if not tripped]
+    trips = [(t, label) for t, tripped, label in gates if tripped]
+    if passes:
+        ax.scatter(passes, [108] * len(passes), marker="o", s=14, color="#2ca02c", zorder=5,
+                   label=f"gate pass ({len(passes)})")
+    for t, label in trips:
+        ax.scatter([t], [108], marker="X", s=90, color="red", zorder=6)
+        ax.annotate(f"{label} tripped", (t, 108), xytext=(4, -12), textcoords="offset points", fontsize=8,
+                    color="red")
+    if trips:
+        ax.scatter([], [], marker="X", color="red", label=f"gate tripped ({len(trips)})")
+    ax.set_ylim(-5, 118)
+    if weights:
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.set_ylabel("weight (%)")
+    else:  # the attach mode: no weights, only the gates' decisions and the error rate
+        ax.set_yticks([])
+        ax.set_ylabel("gate decisions")
+    # Per second at least: at 200 req/s a 250 ms bin holds ~50 requests, too few for a rate.
+    rate_bin = max(bin_s, 1.0)
+    starts, rates = error_rate(records, rate_bin)
+    rax = ax.twinx()
+    xs = [t + rate_bin / 2 for t, r in zip(starts, rates) if r is not None]
+    ys = [r for r in rates if r is not None]
+    rax.plot(xs, ys, color="red", linewidth=0.8, alpha=0.8, label=f"error rate (%, per {rate_bin:g} s)")
+    rax.set_ylabel("error rate (%)", color="red")
+    rax.set_ylim(0, max([10.0] + [y * 1.2 for y in ys]))
+    handles, labels = ax.get_legend_handles_labels()
+    rhandles, rlabels = rax.get_legend_handles_labels()
+    ax.legend(handles + rhandles, labels + rlabels, loc="center left", fontsize=8)
 
 
 def text_summary(records: Iterable[RequestRecord], *, phases: Sequence[Phase] = (),

@@ -214,7 +214,8 @@ def make_switch(steps: str, *, listener=None, gates=None, bake=0, clock=None):
     journal = FakeJournal()
     info: list[str] = []
     reporter = SimpleNamespace(info=lambda m, **k: info.append(m), ok=lambda m, **k: info.append(m),
-                               step=lambda *a, **k: None, warn=lambda *a, **k: None)
+                               step=lambda *a, **k: None, warn=lambda *a, **k: None,
+                               event=lambda kind, **k: info.append({"event": kind, **k}))
     settings = SimpleNamespace(timeouts=SimpleNamespace(poll_seconds=10.0), service=SimpleNamespace(name="web"))
     deps = SimpleNamespace(settings=settings, journal=journal, reporter=reporter, stop=None, hooks=None,
                            waiter=SimpleNamespace(clock=clock, on_tick=None))
@@ -242,6 +243,17 @@ def test_canary_shift_sets_each_step_in_one_call_and_bakes():
     assert clock.t == 120.0 and len(listener.calls) == 3  # already at 100 %: no call
     switch.undo_bake()
     assert listener.calls[-1] == {TG[Color.BLUE]: 100, TG[Color.GREEN]: 0} and len(listener.calls) == 4
+
+
+def test_each_gate_decision_of_a_pause_is_a_gate_event_up_to_the_trip():
+    switch, listener, journal, clock, info = make_switch("10:60s,100", gates=FakeGates(trip_at=25.0))
+    with pytest.raises(HoldFailed, match="gate alarm web-5xx tripped"):
+        switch.do_shift()
+    events = [e for e in info if isinstance(e, dict) and e["event"] == "gate"]
+    # Read every interval (10 s): passes at 0, 10 and 20 s, the trip at 30 s; then the pause ends.
+    assert [e["tripped"] for e in events] == [False, False, False, True]
+    assert events[-1] == {"event": "gate", "gate": "alarm web-5xx", "tripped": True,
+                          "reason": "ALARM at 30s: 5xx 7.0 % > 5 %", "color": "green"}
 
 
 def test_approval_pause_is_journaled_as_paused_and_resumed():
