@@ -525,17 +525,20 @@ READ_FAILURES_TRIP = 3
 
 
 def gated_probe(probe: Callable[[], Verdict], watch: GateWatch | None, clock: Any, reporter: Any = None, *,
-                color: str | None = None) -> Callable[[], Verdict]:
+                color: str | None = None, while_waiting: bool = False) -> Callable[[], Verdict]:
     """A wait's probe (``health.Verdict``) that also fails when a gate trips: a verify or keep-old
     window then fails like one with an unhealthy target, with the gate's name and numbers as the
-    reason. Gates are read only while the probe itself passes, and at most once per interval."""
+    reason. Gates are read at most once per interval, and only while the probe itself passes
+    (an unhealthy target says more than a metric), unless ``while_waiting``: a wait that is not
+    about the new color (the old one draining while the new one serves alone) reads them while
+    it waits, so users hurt by the new color are noticed there too."""
     if watch is None:
         return probe
     errors: list[str] = []  # consecutive failed reads
 
     def gated() -> Verdict:
         verdict = probe()
-        if not verdict.ok:
+        if not verdict.ok and not while_waiting:
             return verdict
         try:
             gate = watch.check(clock.now())

@@ -313,7 +313,9 @@ class Switch:
 
         self.d.waiter.until(
             f"{live_color} drained",
-            probe,
+            # The new color serves alone while the old one drains: the gates keep watching it.
+            gated_probe(probe, self.d.gates, self.d.waiter.clock, self.d.reporter,
+                        color=self.plan.target.value, while_waiting=True),
             timeout=delay + self.d.settings.timeouts.drain_seconds,
             color=live_color.value,
         )

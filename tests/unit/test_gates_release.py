@@ -92,6 +92,28 @@ def test_a_transition_to_alarm_in_the_keep_old_window_flips_back(tmp_path) -> No
     assert world.serving(Color.BLUE) and not world.attached(world.group(Color.GREEN))
 
 
+def test_a_transition_to_alarm_while_the_old_color_drains_rolls_back(tmp_path) -> None:
+    """The new color serves alone while the old one drains (its instances in Standby): the gates
+    keep reading there, so a version that hurts users is caught before the commit point and the
+    old color, not yet detached, is put back (bench.progressive measured the gates blind there)."""
+    world = FakeWorld(tmp_path)
+
+    def blue_draining() -> bool:
+        # Bad only while a blue target is still draining: a gate read only after the drain
+        # (as before) would never see it.
+        return any(i in world.targets and world.targets[i].state == "draining"
+                   for i in world.group(Color.BLUE).instances)
+
+    alarms = WorldAlarms(world, bad=blue_draining)
+    with pytest.raises(RolledBackError) as info:
+        release(gated_app(world, alarms))
+    message = str(info.value)
+    assert "gate alarm web-5xx: went to ALARM at" in message and "drained" in message
+    world.settle()
+    assert outcome(last_run(world)) == "rolled-back"
+    assert world.serving(Color.BLUE) and not world.attached(world.group(Color.GREEN))
+
+
 def test_a_warm_rollback_is_never_gated(tmp_path) -> None:
     """Nothing may block going back. (A rollback after the old color was scaled to zero is a
     release of the previous AMI, gates included, as with hooks.)"""
