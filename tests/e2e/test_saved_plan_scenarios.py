@@ -233,7 +233,7 @@ def test_a_blast_radius_refusal_touches_nothing(scenario: Scenario) -> None:
     from bluegreen.errors import BlastRadiusError
 
     lab = scenario.lab
-    app = scenario.new_app(lab.settings().replace("terraform", color_address="module.app_{color}"))
+    app = scenario.new_app(lab.settings().replace("terraform", color_addresses=("module.app_{color}",)))
     ami = lab.bake("v-wrong-contract")
     before = _world(app)
     live = live_of(app)
@@ -257,8 +257,10 @@ def test_after_keep_old_a_release_clears_the_idle_color_and_plans_again(scenario
     live = live_of(app)
     size = commands.observe(app).observed.group(live).desired_capacity
     with serving_invariant(lab, app, size):
+        # --no-wait: the old color stays warm after the release returns (the foreground window
+        # would hold the whole 600 s, then scale it to zero itself).
         first = commands.release(app, ami=lab.bake("v-saved-keep"), manifest=None, size=None,
-                                 keep_old=True, dry_run=False)
+                                 keep_old=True, dry_run=False, wait=False)
     assert_one_live(app, first.target, idle_at_zero=False)
     ami = lab.bake("v-saved-after-keep")
     with pytest.raises(StateMismatchError) as info:

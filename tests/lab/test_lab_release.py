@@ -116,8 +116,10 @@ def test_release_gone_bad_is_rolled_back_to_the_warm_color(lab):
     quiet = Reporter(service="web", quiet=True)
     with TrafficWatch(lab, rate_per_s=RATE) as watch:
         watch.settle(1.5)
+        # --no-wait: the release returns with the old color warm and nobody watching the new one
+        # (the foreground window would itself flip back when the AMI breaks).
         commands.release(lab.app(quiet, settings), ami=bad, manifest=None, size=None, keep_old=True,
-                         dry_run=False)
+                         dry_run=False, wait=False)
         app = lab.app(quiet, settings)
         app.waiter().until(
             "the new color serving nothing",
