@@ -130,7 +130,7 @@ class Stack:
         except ConfigError as exc:
             raise InputError(f"saved plan is corrupt: {exc}", hint="make one with `bluegreen plan --out FILE`") from None
         summary = blast_radius.summarize(plan_json)
-        verdict = blast_radius.check(summary, allowed, self.color_address)
+        verdict = blast_radius.check(summary, allowed, self.color_addresses)
         return Preview(label, parsed, text, plan_file, summary, verdict)
 
     def state_identity(self) -> StateIdentity:

@@ -64,22 +64,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = "layouts"
         item.add_marker(pytest.mark.xdist_group(group))
 
-
-# Failing in the full suite after this session's merges (each passed on its own branch): they share
-# the session lab with tests that now leave the idle color warm or the grace timers longer. Marked,
-# not hidden: the next session fixes them (see the closing note of issue 7).
-KNOWN_BROKEN_AFTER_MERGE = {
-    "tests/e2e/test_check.py::test_check_fails_a_broken_copy_with_each_fix",
-    "tests/e2e/test_saved_plan_scenarios.py::test_the_saved_plan_is_the_applied_plan",
-    "tests/e2e/test_release_scenarios.py::test_keep_old_window_flips_back_when_the_new_color_fails",
-    "tests/e2e/test_saved_plan_scenarios.py::test_a_blast_radius_refusal_touches_nothing",
-    "tests/lab/test_lab_release.py::test_release_gone_bad_is_rolled_back_to_the_warm_color",
-    "tests/e2e/test_saved_plan_scenarios.py::test_after_keep_old_a_release_clears_the_idle_color_and_plans_again",
-}
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    for item in session.items:
-        if item.nodeid in KNOWN_BROKEN_AFTER_MERGE:
-            item.add_marker(pytest.mark.xfail(reason="fails in the merged session lab; to fix next session",
-                                              strict=False))

@@ -49,6 +49,17 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def _edit_block(path: Path, header: str, old: str, new: str) -> None:
+    """Replace ``old`` once inside the top-level block that starts with ``header`` (up to its
+    closing brace at the start of a line): alignment-proof, unlike a match on the whole line."""
+    text = path.read_text()
+    start = text.index(header)
+    end = text.index("\n}", start)
+    block = text[start:end]
+    assert block.count(old) == 1, (path, header, old)
+    path.write_text(text[:start] + block.replace(old, new) + text[end:])
+
+
 def test_check_fails_a_broken_copy_with_each_fix(alb_lab, tmp_path):
     root = tmp_path / "terraform"
     shutil.copytree(alb_lab.stack_dir.parents[1], root, symlinks=True)
@@ -61,8 +72,8 @@ def test_check_fails_a_broken_copy_with_each_fix(alb_lab, tmp_path):
     text = outputs.read_text()
     outputs.write_text(re.sub(r'output "live_color" \{[^}]*\}\n', "", text))
     # A shared resource that follows a color's variables: every release would change it.
-    _edit(stack / "main.tf", "  tags                 = local.tags\n}",
-          '  tags                 = merge(local.tags, { Releases = join(",", [for c in values(var.colors) : c.release]) })\n}')
+    _edit_block(stack / "main.tf", 'module "traffic"', "= local.tags",
+                '= merge(local.tags, { Releases = join(",", [for c in values(var.colors) : c.release]) })')
     config = tmp_path / "bluegreen.toml"
     config.write_text(alb_lab.config_path.read_text().replace(str(alb_lab.stack_dir), str(stack)))
 

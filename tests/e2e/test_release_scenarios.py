@@ -485,25 +485,63 @@ def test_keep_old_window_watched_in_the_foreground_then_scaled_to_zero(scenario:
     assert_plan_clean(app)
 
 
+class _WindowWatcher(Reporter):
+    """A Reporter that calls ``on_window()`` when the foreground keep-old window starts (the
+    release completed and the watch begins), so a scenario can break the new color exactly then."""
+
+    def __init__(self, service: str, on_window) -> None:
+        super().__init__(service=service)
+        self.on_window = on_window
+
+    def event(self, kind: str, **fields) -> None:
+        super().event(kind, **fields)
+        if kind == "info" and " warm for " in fields.get("message", "") and "while watching" in fields["message"]:
+            self.on_window()
+
+
 def test_keep_old_window_flips_back_when_the_new_color_fails(scenario: Scenario) -> None:
     lab = scenario.lab
-    app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=60))
+    ami = lab.bake("v-keep-old-fails")
+    # Healthy through the whole release (wait-healthy, verify window, drain, keep-old-warm,
+    # confirm), then every check fails from the moment the kept window starts. Not a timer since
+    # registration: how long the release takes after attach depends on the lab's drain and on
+    # Terraform, and a color that fails before the release completed is another scenario.
+    invariant = ServingInvariant(scenario.app.stack.outputs().traffic_name, 0, fidelity=lab.fidelity)
+    broke_at: list[int] = []
+
+    def break_new_color() -> None:
+        broke_at.append(len(invariant.log))
+        lab.health.set_ami(ami, "unhealthy")
+
+    app = lab.app(_WindowWatcher(SERVICE, break_new_color), settings=lab.settings().replace("release", keep_old_seconds=60))
     live = live_of(app)
     size = _size(app, live)
-    ami = lab.bake("v-keep-old-fails")
-    # Healthy through wait-healthy and the 2 s verify window, then it fails in the kept window.
-    lab.health.set_ami(ami, degrades(healthy_for=6))
     started = time.monotonic()
-    with serving_invariant(lab, app, size):
+    stop = invariant.monitor(lab.fidelity)
+    try:
         with pytest.raises(RolledBackError) as info:
             _release(app, ami, keep_old=True, wait=True)
+    finally:
+        stop()
     assert "failed during the keep-old window" in str(info.value)
     assert info.value.exit_code == ExitCode.ROLLED_BACK
     assert time.monotonic() - started < 45  # flipped back long before the 60 s window ended
+    (broke,) = broke_at
+    # The release served at full size throughout, up to the start of the window.
+    release_log, flip_log = invariant.log[:broke], invariant.log[broke:]
+    assert release_log and min(healthy for _, healthy in release_log) >= size, release_log
+    # The flip back never made it worse: the warm color is attached and healthy before the first
+    # call that takes a bad target out, and from then on serves at full size.
+    calls = [call for call, _ in flip_log]
+    first_out = calls.index("EnterStandby")
+    assert "AttachLoadBalancerTargetGroups" in calls[:first_out]
+    assert min(healthy for _, healthy in flip_log[first_out:]) >= size, flip_log
     run = last_run(app)
     assert run.kind == "rollback" and run.outcome == "completed"
     s = assert_one_live(app, live)
     assert s.tfvars.colors[live].ami != ami
+
+
 # -- status: drift ----------------------------------------------------------------------------
 
 

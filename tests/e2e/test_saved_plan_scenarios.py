@@ -136,8 +136,8 @@ def test_the_saved_plan_is_the_applied_plan(scenario: Scenario, tmp_path: Path) 
     assert (plan.live, plan.target, plan.ami, plan.size) == (live, idle, ami, size)
     run = last_run(release_app)
     assert run.outcome == "completed", run.finish_data
-    assert run.header["saved_plan"]["plan_id"] == saved.intent.plan_id
-    assert run.header["release_label"] == saved.intent.release_label
+    assert run.header.saved_plan["plan_id"] == saved.intent.plan_id
+    assert run.header.release_label == saved.intent.release_label
     # Exactly the reviewed Terraform plan was applied: the apply step's plan file is its bytes.
     applied = release_app.stack.scratch / f"{run.run_id}-apply-idle.tfplan"
     assert applied.read_bytes() == saved.plan_bytes
@@ -233,7 +233,7 @@ def test_a_blast_radius_refusal_touches_nothing(scenario: Scenario) -> None:
     from bluegreen.errors import BlastRadiusError
 
     lab = scenario.lab
-    app = scenario.new_app(lab.settings().replace("terraform", color_address="module.app_{color}"))
+    app = scenario.new_app(lab.settings().replace("terraform", color_addresses=("module.app_{color}",)))
     ami = lab.bake("v-wrong-contract")
     before = _world(app)
     live = live_of(app)
@@ -257,8 +257,10 @@ def test_after_keep_old_a_release_clears_the_idle_color_and_plans_again(scenario
     live = live_of(app)
     size = commands.observe(app).observed.group(live).desired_capacity
     with serving_invariant(lab, app, size):
+        # --no-wait: the old color stays warm after the release returns (the foreground window
+        # would hold the whole 600 s, then scale it to zero itself).
         first = commands.release(app, ami=lab.bake("v-saved-keep"), manifest=None, size=None,
-                                 keep_old=True, dry_run=False)
+                                 keep_old=True, dry_run=False, wait=False)
     assert_one_live(app, first.target, idle_at_zero=False)
     ami = lab.bake("v-saved-after-keep")
     with pytest.raises(StateMismatchError) as info:
@@ -270,7 +272,7 @@ def test_after_keep_old_a_release_clears_the_idle_color_and_plans_again(scenario
         second = commands.release(second_app, ami=ami, manifest=None, size=None, keep_old=False, dry_run=False)
     run = last_run(second_app)
     assert run.outcome == "completed", run.finish_data
-    assert [Step(s) for s in run.header["steps"]][:3] == [Step.SUSPEND, Step.CLEAR_IDLE, Step.APPLY_IDLE]
+    assert list(run.header.steps[:3]) == [Step.SUSPEND, Step.CLEAR_IDLE, Step.APPLY_IDLE]
     s = assert_one_live(second_app, second.target)
     assert second.target is live and {i.image_id for i in s.observed.group(live).instances} == {ami}
     assert_confirmed_clean(second_app)
