@@ -8,7 +8,7 @@ CONFIG ?= bluegreen.toml
 # The saved plan `make plan` writes and `make release` applies (gitignored).
 PLAN ?= .bluegreen-release.plan
 
-.PHONY: demo test test-fast plan release bake bench fmt clean color-module
+.PHONY: demo test test-slow test-fast plan release bake bench fmt clean color-module
 
 $(STAMP): pyproject.toml lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,14 @@ haproxy:
 demo: $(STAMP) haproxy
 	$(BIN)/bluegreen demo
 
-## test: unit, integration, end-to-end and lab tests
+## test: unit, integration, end-to-end and lab tests (under 10 minutes on 2 cores)
 test: $(STAMP) haproxy
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not slow"
+
+## test-slow: the extended real-Terraform scenarios (every test marked slow; CI runs it after
+## `make test`). Each worker brings up its own session lab, so plain load balancing is safe here.
+test-slow: $(STAMP) haproxy
+	$(BIN)/pytest -q -n 2 --dist load -m slow
 
 ## test-fast: unit and integration tests only (no Terraform, no HAProxy)
 test-fast: $(STAMP)

@@ -49,18 +49,34 @@ def alb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         lab.stop()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`): every user of the
-    session lab on one, everything else on the other. A group runs whole, in collection order, on
-    one worker, so the tiers that expect raw moto still run before any lab in that worker installs
-    the fidelity layer, and the ALB stack is deployed once. Without xdist the mark is inert."""
+    """`make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`) and exactly two groups,
+    so each worker gets one: every user of the session lab on one, everything else ("solo") on the
+    other, in collection order. Why not more groups: moto's backends are process-global, so the
+    session lab (alive until its worker ends) must never share a worker with a test that uses
+    `mock_aws` (which resets every backend) or with another lab of the same names. Labs in "solo"
+    run one after another and each starts from an empty account. Without xdist the mark is
+    inert."""
+    if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: no groups, no marker to add
+        return
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        # The weighted mode's lab tests deploy their own (weighted) stack: a group of their own,
-        # so they run beside the session lab.
-        group = ("session-lab" if "alb_lab" in fixtures
-                 else "weighted-lab" if "weighted_lab" in fixtures else "rest")
-        if item.get_closest_marker("layouts"):  # rehearsals of the example layouts: own labs
-            group = "layouts"
+        group = "session-lab" if "alb_lab" in fixtures else "solo"
         item.add_marker(pytest.mark.xdist_group(group))
 
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without the plugin (-p no:xdist) it never runs
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Refuse to run ungrouped (in the controller, as a worker reports its collection): a
+    pytest/pytest-xdist pair that drops the groups would put a `mock_aws` test (which wipes every
+    moto backend) beside the session lab, and the failures would look like product bugs (this
+    happened with pytest 9)."""
+    if getattr(getattr(node, "config", None), "option", None) is None:
+        return
+    if node.config.option.dist != "loadgroup":  # type: ignore[attr-defined]
+        return
+    untagged = [nodeid for nodeid in ids if "@" not in nodeid.rsplit("]", 1)[-1]]
+    if untagged:
+        pytest.exit(f"pytest-xdist --dist loadgroup did not group {untagged[0]} (pytest {pytest.__version__}): "
+                    "install the versions pyproject.toml pins (pip install -e '.[test]')", returncode=4)

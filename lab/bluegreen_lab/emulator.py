@@ -50,6 +50,12 @@ def install_fidelity(**options: Any) -> tuple[Any, bool]:
 class Emulator:
     """``with Emulator() as aws: aws.client("autoscaling")...``; ``aws.endpoint_url`` for Terraform."""
 
+    # moto's backends are process-global: every emulator in a process shares one AWS. Counted so a
+    # lab started after another one stopped (a test module after another, in one pytest worker)
+    # starts from an empty account instead of inheriting "web-green" and failing Terraform's
+    # CreateLaunchTemplate with AlreadyExists.
+    _running = 0
+
     def __init__(
         self,
         *,
@@ -87,11 +93,15 @@ class Emulator:
         host, port = server.get_host_and_port()
         self._server = server
         self._endpoint_url = f"http://{host}:{port}"
+        if Emulator._running == 0:
+            self.reset()  # nothing else uses the backends: forget what an earlier emulator left
+        Emulator._running += 1
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            Emulator._running -= 1
             server.stop()
             # werkzeug's shutdown() leaves the listening socket open; close it too.
             inner = getattr(server, "_server", None)

@@ -108,6 +108,7 @@ def test_failing_pre_traffic_hook_rolls_back_before_the_new_color_is_attached(la
         ("start", None), ("pre-traffic", False), ("on-rollback", None)]
 
 
+@pytest.mark.slow
 def test_release_with_every_hook_point_and_notifications(lab, inbox, tmp_path):
     reporter = Reporter(service=SERVICE)
     seen = tmp_path / "seen.jsonl"

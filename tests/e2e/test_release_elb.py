@@ -27,7 +27,9 @@ from scenario_support import (
     steps_of,
 )
 
-pytestmark = pytest.mark.e2e
+# The classic ELB's own lab costs about 70 s of the suite: `make test-slow` (the unit tier's fake
+# world runs the crash matrix on a classic ELB, and tests/fidelity its AWS semantics).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SERVICE = "relelb"  # resource names derive from it; unique among the session's labs
 

@@ -113,6 +113,7 @@ def _assert_released(app, plan, ami: str, *, plan_check: bool = False) -> None:
 # -- 1. the happy path ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_clean_release_there_and_back(scenario: Scenario) -> None:
     lab = scenario.lab
     first = live_of(scenario.app)
@@ -161,6 +162,7 @@ def test_apply_failure_rolls_back_through_terraform(scenario: Scenario) -> None:
 # -- 3 and 4. the new color is not healthy ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_idle_never_healthy_rolls_back_within_grace(scenario: Scenario) -> None:
     lab, app = scenario.lab, scenario.app
     live = live_of(app)
@@ -192,6 +194,7 @@ def test_idle_never_healthy_rolls_back_within_grace(scenario: Scenario) -> None:
     assert_plan_clean(app)
 
 
+@pytest.mark.slow
 def test_idle_degrading_in_verify_window_rolls_back(scenario: Scenario) -> None:
     lab = scenario.lab
     # A longer verify window than the lab's 2 s gives the timing room on both sides: healthy
@@ -231,6 +234,7 @@ THROTTLED = (
 )
 
 
+@pytest.mark.slow
 def test_release_completes_through_throttling(scenario: Scenario) -> None:
     lab, app = scenario.lab, scenario.app
     live = live_of(app)
@@ -273,16 +277,21 @@ def _kill_after(app, step: Step) -> None:
 # recorded the new live color (scale-old). Killing after attach-new or wait-drained exercises the
 # same undo (attach-new's, in the never-healthy scenario) or the same resume path (detach's); the
 # unit tier's crash matrix tries every step. Every resume and abort runs in a new App.
+# `make test` keeps a resume across Terraform's apply; the other four run in `make test-slow`
+# (the unit tier's crash matrix tries every step in both tiers' place, in seconds).
 KILLS = [
-    (Step.SUSPEND, "abort"),
-    (Step.APPLY_IDLE, "resume"),
-    (Step.STANDBY, "abort"),
-    (Step.DETACH, "abort-after-commit"),
-    (Step.SCALE_OLD, "resume"),
+    (Step.SUSPEND, "abort", True),
+    (Step.APPLY_IDLE, "resume", False),
+    (Step.STANDBY, "abort", True),
+    (Step.DETACH, "abort-after-commit", True),
+    (Step.SCALE_OLD, "resume", True),
 ]
 
 
-@pytest.mark.parametrize(("step", "action"), KILLS, ids=[f"{s.value}-{a}" for s, a in KILLS])
+@pytest.mark.parametrize(("step", "action"), [
+    pytest.param(s, a, id=f"{s.value}-{a}", marks=[pytest.mark.slow] if slow else [])
+    for s, a, slow in KILLS
+])
 def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
     lab, app = scenario.lab, scenario.app
     live = live_of(app)
@@ -417,6 +426,7 @@ def test_unknown_ami_is_an_input_error(scenario: Scenario) -> None:
 # -- 9. the live color was scaled by hand -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hand_scaled_live_color_sets_the_new_size(scenario: Scenario) -> None:
     lab, app = scenario.lab, scenario.app
     live = live_of(app)
@@ -434,6 +444,7 @@ def test_hand_scaled_live_color_sets_the_new_size(scenario: Scenario) -> None:
 # -- 11. keep the old color warm, roll back to it ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_keep_old_then_warm_rollback(scenario: Scenario) -> None:
     lab = scenario.lab
     app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=600))
@@ -469,6 +480,7 @@ def test_keep_old_then_warm_rollback(scenario: Scenario) -> None:
     assert commands.finalize(app) is False
 
 
+@pytest.mark.slow
 def test_keep_old_window_watched_in_the_foreground_then_scaled_to_zero(scenario: Scenario) -> None:
     lab = scenario.lab
     app = scenario.new_app(lab.settings().replace("release", keep_old_seconds=3))
@@ -499,6 +511,7 @@ class _WindowWatcher(Reporter):
             self.on_window()
 
 
+@pytest.mark.slow
 def test_keep_old_window_flips_back_when_the_new_color_fails(scenario: Scenario) -> None:
     lab = scenario.lab
     ami = lab.bake("v-keep-old-fails")
@@ -570,6 +583,7 @@ def test_status_reports_a_hand_set_capacity_with_its_fix(scenario: Scenario) -> 
 # -- 12. the release goes bad after it completed: roll back to the warm color -------------------
 
 
+@pytest.mark.slow
 def test_release_gone_bad_after_completion_rolls_back_to_the_warm_color(scenario: Scenario) -> None:
     """Issue 7: with --keep-old, the new color fails every check after the release completed.
     `rollback` must work exactly then: attach the warm old color, wait until it is healthy, and

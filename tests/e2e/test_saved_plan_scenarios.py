@@ -153,6 +153,7 @@ def test_the_saved_plan_is_the_applied_plan(scenario: Scenario, tmp_path: Path) 
     assert f"the live color moved ({live} -> {idle})" in str(error)
 
 
+@pytest.mark.slow
 def test_a_stale_saved_plan_is_refused_before_any_aws_change(scenario: Scenario, tmp_path: Path) -> None:
     lab = scenario.lab
     app = scenario.new_app()
@@ -246,6 +247,7 @@ def test_a_blast_radius_refusal_touches_nothing(scenario: Scenario) -> None:
     assert _world(scenario.new_app()) == before
 
 
+@pytest.mark.slow
 def test_after_keep_old_a_release_clears_the_idle_color_and_plans_again(scenario: Scenario, tmp_path: Path) -> None:
     """With the old color kept warm, a saved plan is refused (a clear-idle apply would run first),
     and a release without --plan checks its plan before any change, clears the idle color, then

@@ -87,6 +87,7 @@ class StopAtFirstResourceBackend:
         return StopAtFirstResource(self.inner.start(*args), self._token, self._seen)
 
 
+@pytest.mark.slow
 def test_a_stop_mid_apply_leaves_terraform_consistent_and_no_process_behind(alb_lab):
     app = alb_lab.app(Reporter(service="web", quiet=True))
     situation = commands.observe(app)

@@ -90,14 +90,16 @@ def test_held_lease_runs_the_heartbeat_and_stops_it(tmp_path):
     """commands.held_lease: acquire, heartbeat while the block runs, stop it and release after; a
     lease broken meanwhile surfaces as LeaseLost at the next check the block makes."""
     import threading
-    from types import SimpleNamespace
 
+    from bluegreen.app import App
     from bluegreen.commands import held_lease
     from bluegreen.config import Settings
+    from bluegreen.report import Reporter
 
     settings = Settings().replace("release", lock_ttl_seconds=3)  # beats every second
-    app = SimpleNamespace(settings=settings, lease=FileLease(tmp_path / "release.lock", service="web"),
-                          stop=StopToken())
+    # The real App, so its start_heartbeat seam starts the real Heartbeat thread.
+    app = App(settings, Reporter(service="web", quiet=True))
+    app.lease = FileLease(tmp_path / "release.lock", service="web")
     with held_lease(app, "7f3a") as check:
         assert app.lease.read().run_id == "7f3a"
         assert any(t.name == "bluegreen-lease-heartbeat" for t in threading.enumerate())

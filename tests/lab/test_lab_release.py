@@ -126,6 +126,7 @@ def test_broken_ami_is_rolled_back_with_bounded_failures(lab):
     assert _live(lab) is live_before
 
 
+@pytest.mark.slow
 def test_release_gone_bad_is_rolled_back_to_the_warm_color(lab):
     """Issue 7: a release with --keep-old completes, then the new version's health checks fail
     (its AMI breaks after 30 s of uptime; the release detached the old color about 6 s and

@@ -20,17 +20,22 @@ from lab_support import assert_all_gone
 pytestmark = pytest.mark.lab
 
 SCRIPT = textwrap.dedent("""
-    import json, sys, time
+    import json, signal, sys, time
     from bluegreen_lab.dataplane import DataPlane
+    # The owner of a terminal: Ctrl-C raises KeyboardInterrupt. Set, not inherited: a suite started
+    # in the background by a non-interactive shell (`make test &`) has SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     state = {"instances": {"i-1": ("v1", None), "i-2": ("v2", None)},
              "targets": {"i-1": "registered", "i-2": "registered"}}
     dp = DataPlane(lambda: state, interval_s=0.1).start()
     dp.wait_until(lambda: len(dp.fleet.pids()) == 2 and len(dp.servers()) == 2, 10)
-    print(json.dumps([*dp.haproxy.pids, *dp.fleet.pids()]), flush=True)
-    mode = sys.argv[1]
-    if mode == "exit":
+    pids = json.dumps([*dp.haproxy.pids, *dp.fleet.pids()])
+    if sys.argv[1] == "exit":
+        print(pids, flush=True)
         sys.exit(0)                      # no stop(): atexit must clean up
     with dp:
+        print(pids, flush=True)          # only now: a signal sent on this line lands in the block
         time.sleep(30)                   # Ctrl-C / SIGKILL arrives here
 """)
 

@@ -27,6 +27,9 @@ pytestmark = pytest.mark.lab
 
 RATE = 100
 REPO = Path(__file__).resolve().parents[2]
+# Its own resource names ("wtd-green", ...): moto's backends are shared by every lab in the
+# process, and the session lab's are "web".
+SERVICE = "wtd"
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +40,14 @@ def weighted_lab(tmp_path_factory):
     if find_haproxy() is None:
         message = "haproxy not found: apt-get install haproxy (Debian package, 2.6)"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    options = LabOptions(dataplane=True, deregistration_delay=2, verify_seconds=1, unhealthy_grace_seconds=2,
-                         poll_seconds=0.2, traffic_mode="weighted",
+    options = LabOptions(service=SERVICE, extra_tfvars={"service": SERVICE}, dataplane=True,
+                         deregistration_delay=2, verify_seconds=1, unhealthy_grace_seconds=2, poll_seconds=0.2,
+                         traffic_mode="weighted",
                          traffic_toml='steps = "10:3s,100"\nbake_seconds = 1\napproval_timeout_seconds = 60\n')
     lab = Lab(Path(tmp_path_factory.mktemp("weighted-lab")), options).start()
     try:
         lab.versions = {"v1": lab.bake("v1")}  # type: ignore[attr-defined]
-        lab.deploy_initial(lab.versions["v1"], size=2, reporter=Reporter(service="web", quiet=True))
+        lab.deploy_initial(lab.versions["v1"], size=2, reporter=Reporter(service=SERVICE, quiet=True))
         lab.health = lab.fidelity.health = lab.dataplane
         yield lab
     finally:
@@ -51,7 +55,7 @@ def weighted_lab(tmp_path_factory):
 
 
 def _situation(lab):
-    return commands.observe(lab.app(Reporter(service="web", quiet=True)))
+    return commands.observe(lab.app(Reporter(service=SERVICE, quiet=True)))
 
 
 def test_canary_release_under_load(weighted_lab):
@@ -63,7 +67,7 @@ def test_canary_release_under_load(weighted_lab):
     with TrafficWatch(lab, rate_per_s=RATE) as watch:
         watch.settle(1.0)
         with watch.measure("canary v1->w2") as window:
-            commands.release(lab.app(Reporter(service="web", quiet=True)), ami=new, manifest=None, size=None,
+            commands.release(lab.app(Reporter(service=SERVICE, quiet=True)), ami=new, manifest=None, size=None,
                              keep_old=False, dry_run=False)
         watch.settle(1.5)
     m = switch_metrics(watch, window, "v1", "w2")
@@ -87,19 +91,19 @@ def test_canary_release_under_load(weighted_lab):
     assert after.assessment.live is Color.GREEN and after.assessment.clean
     assert after.shares == {Color.BLUE: 0, Color.GREEN: 100}
     # The release's last step proved `terraform plan` clean (ignore_changes on the listener's action).
-    assert not lab.app(Reporter(service="web", quiet=True)).stack.pending_changes().has_changes
+    assert not lab.app(Reporter(service=SERVICE, quiet=True)).stack.pending_changes().has_changes
 
 
 def test_approval_pause_released_by_promote_from_another_process(weighted_lab):
     lab = weighted_lab
-    app = lab.app(Reporter(service="web", quiet=True))
+    app = lab.app(Reporter(service=SERVICE, quiet=True))
     live = _situation(lab).assessment.live
     new = lab.bake("w3")
     outcome: dict[str, object] = {}
 
     def run() -> None:
         try:
-            commands.release(lab.app(Reporter(service="web", quiet=True)), ami=new, manifest=None, size=None,
+            commands.release(lab.app(Reporter(service=SERVICE, quiet=True)), ami=new, manifest=None, size=None,
                              keep_old=False, dry_run=False)
             outcome["ok"] = True
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below

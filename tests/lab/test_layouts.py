@@ -3,7 +3,8 @@ repository: plain root resources (a release under load, 0 failed requests), for_
 (`bluegreen check` passes it and fails a broken copy with each fix, then a release). Module per
 color is the session lab's own stack (tests/e2e, tests/lab). Classic ELB stacks: about 35 s each.
 
-Its own xdist group ("layouts"): each rehearsal brings up its own emulation and data plane."""
+Each rehearsal brings up its own emulation and data plane, in the "solo" xdist group (moto's
+backends are process-global: never beside the session lab)."""
 
 from __future__ import annotations
 
