@@ -29,7 +29,8 @@ test: $(STAMP) haproxy
 	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not slow"
 
 ## test-slow: the extended real-Terraform scenarios (every test marked slow; CI runs it after
-## `make test`). Each worker brings up its own session lab, so plain load balancing is safe here.
+## `make test`). Plain load balancing is safe here: each worker brings up its own session lab,
+## no slow test uses `mock_aws`, and the classic ELB's own lab has names of its own.
 test-slow: $(STAMP) haproxy
 	$(BIN)/pytest -q -n 2 --dist load -m slow
 

@@ -277,8 +277,8 @@ def _kill_after(app, step: Step) -> None:
 # recorded the new live color (scale-old). Killing after attach-new or wait-drained exercises the
 # same undo (attach-new's, in the never-healthy scenario) or the same resume path (detach's); the
 # unit tier's crash matrix tries every step. Every resume and abort runs in a new App.
-# `make test` keeps a resume across Terraform's apply; the other four run in `make test-slow`
-# (the unit tier's crash matrix tries every step in both tiers' place, in seconds).
+# The third field marks a case slow: `make test` keeps the resume across Terraform's apply, the
+# other four run in `make test-slow` (the unit tier's crash matrix tries every step in seconds).
 KILLS = [
     (Step.SUSPEND, "abort", True),
     (Step.APPLY_IDLE, "resume", False),

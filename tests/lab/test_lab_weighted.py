@@ -2,9 +2,9 @@
 real Terraform (a target group per color, a listener forwarding to both with weights), HAProxy's
 server weights following the listener's, one real process per instance, steady load.
 
-One module lab (its own ALB deploy, ~85 s), in its own xdist group ("weighted-lab", tests/conftest.py)
-so it runs beside the session lab: a canary release under load, and an approval pause released by
-`bluegreen promote` from a second process."""
+One module lab (its own ALB deploy, ~85 s) on the "solo" xdist worker (tests/conftest.py), the
+other worker holding the session lab: a canary release under load, and an approval pause released
+by `bluegreen promote` from a second process."""
 
 from __future__ import annotations
 
