@@ -1,6 +1,7 @@
 """The session's one lab: moto's server with the fidelity layer, the example stack applied once by
-real Terraform (about 85 s: moto's aws_lb is slow), blue attached, and the data plane (a real
-HAProxy whose servers follow the target group, one real process per instance).
+real Terraform (about 85 s, 60 of them the AWS provider's fixed waits for a new aws_lb), blue
+attached, and the data plane (a real HAProxy whose servers follow the target group, one real
+process per instance).
 
 Stack tests, release scenarios and lab tests share it, so the suite pays for one ALB deploy.
 Each user leaves one clean live color behind (which one may differ) and restores whatever it

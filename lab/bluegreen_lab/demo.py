@@ -323,7 +323,8 @@ def _run_demo(broken: bool, workdir: Path, reporter: Reporter, started: float) -
     with Lab(lab_dir, LabOptions(**DEMO_OPTIONS)) as lab:
         reporter.info(f"lab up: AWS emulation {lab.emulator.endpoint_url}, load balancer {lab.url}")
         v1 = lab.bake("v1")
-        reporter.info("terraform apply of the example stack (about 80 s: moto's aws_lb is slow)")
+        reporter.info("terraform apply of the example stack "
+                      "(about 80 s, mostly the AWS provider's fixed waits for a new aws_lb)")
         app = lab.deploy_initial(v1, size=2, reporter=reporter)
         _print_status(app, reporter, "blue v1 live")
         v2 = lab.bake("v2", broken="now" if broken else None)
@@ -437,7 +438,8 @@ def _run_canary_demo(workdir: Path, reporter: Reporter, started: float) -> int:
     with Lab(lab_dir, options) as lab:
         reporter.info(f"lab up: AWS emulation {lab.emulator.endpoint_url}, load balancer {lab.url}")
         v1 = lab.bake("v1")
-        reporter.info("terraform apply of the weighted example stack (about 85 s: moto's aws_lb is slow)")
+        reporter.info("terraform apply of the weighted example stack "
+                      "(about 85 s, mostly the AWS provider's fixed waits for a new aws_lb)")
         app = lab.deploy_initial(v1, size=2, reporter=reporter)
         _print_status(app, reporter, "blue v1 live, weights blue 100 / green 0")
         target_groups = app.stack.outputs().color_target_groups or {}

@@ -1,9 +1,9 @@
 """bluegreen releases end to end in the lab: moto + fidelity layer, real Terraform, a real HAProxy
 whose servers follow the target group, one real process per instance, steady load through HAProxy.
 
-One lab for the module (the stack's first apply takes ~80 s: moto's aws_lb is slow):
-a good release under load with zero failed requests, a broken AMI rolled back with failures
-bounded, and the teardown leaving no process behind.
+On the session lab (its first apply takes about 85 s, 60 of them the AWS provider's fixed waits
+for a new aws_lb): a good release under load with zero failed requests, a broken AMI rolled back
+with failures bounded; and, on a lab of its own, the teardown leaving no process behind.
 """
 
 from __future__ import annotations
