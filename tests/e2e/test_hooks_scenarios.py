@@ -84,6 +84,7 @@ def app_with(lab: Lab, reporter: Reporter, hooks, notify):
     return lab.app(reporter, settings=settings)
 
 
+@pytest.mark.slow
 def test_failing_pre_traffic_hook_rolls_back_before_the_new_color_is_attached(lab, inbox, tmp_path):
     reporter = Reporter(service=SERVICE)
     smoke = script(tmp_path, "smoke.sh", "#!/bin/sh\necho \"smoke $BLUEGREEN_TO_COLOR\"\n"

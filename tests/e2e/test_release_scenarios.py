@@ -344,6 +344,7 @@ def test_killed_after_step(scenario: Scenario, step: Step, action: str) -> None:
         assert_confirmed_clean(operator)
 
 
+@pytest.mark.slow
 def test_killed_then_resumed_with_the_lock_and_journal_in_s3(scenario: Scenario) -> None:
     """`[state] url` on the emulated S3: the lease and the per-run journal objects every runner
     sees. A run killed after its first step is found by another process, which takes the dead
