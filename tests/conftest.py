@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -68,14 +68,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: without the plugin (-p no:xdist) it never runs
-def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """Refuse to run ungrouped (in the controller, as a worker reports its collection): a
     pytest/pytest-xdist pair that drops the groups would put a `mock_aws` test (which wipes every
     moto backend) beside the session lab, and the failures would look like product bugs (this
     happened with pytest 9)."""
-    if getattr(getattr(node, "config", None), "option", None) is None:
-        return
-    if node.config.option.dist != "loadgroup":  # type: ignore[attr-defined]
+    if node.config.option.dist != "loadgroup":  # node: xdist's WorkerController
         return
     untagged = [nodeid for nodeid in ids if "@" not in nodeid.rsplit("]", 1)[-1]]
     if untagged:

@@ -78,6 +78,13 @@ class LabOptions:
     # of the emulated S3, shared by every App of the lab as by every CI runner).
     state: str = "local"
 
+    @classmethod
+    def named(cls, service: str, **changes: Any) -> "LabOptions":
+        """A lab whose every resource (groups, launch templates, LB, target groups) is named after
+        ``service`` through the stack's `service` variable: moto's backends are shared by every
+        lab in the process, so labs that may meet there need names of their own."""
+        return cls(service=service, extra_tfvars={"service": service}, **changes)
+
     @property
     def unhealthy_fails_after(self) -> float:
         """Seconds a new target stays unhealthy before a release fails on it (health.HealthTimers)."""

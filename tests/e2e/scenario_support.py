@@ -61,12 +61,6 @@ def start_lab(workdir: Path, options: LabOptions) -> tuple[Lab, float]:
         raise
 
 
-def lab_options(service: str, **changes: Any) -> LabOptions:
-    # The Terraform variable `service` names every resource (ASGs, launch templates, LB, TG):
-    # unique per lab because moto's backends are shared by every lab in the process.
-    return LabOptions(service=service, extra_tfvars={"service": service}, **changes)
-
-
 # -- observation -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from bluegreen import commands
-from bluegreen_lab.lab import Lab
+from bluegreen_lab.lab import Lab, LabOptions
 from bluegreen.model import TrafficKind
 from bluegreen.plan import Step
 from bluegreen.report import Reporter
@@ -19,7 +19,6 @@ from bluegreen.report import Reporter
 from scenario_support import (
     assert_one_live,
     assert_plan_clean,
-    lab_options,
     last_run,
     live_of,
     serving_invariant,
@@ -36,7 +35,7 @@ SERVICE = "relelb"  # resource names derive from it; unique among the session's 
 
 @pytest.fixture(scope="module")
 def elb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab, seconds = start_lab(tmp_path_factory.mktemp("release-elb"), lab_options(SERVICE, traffic_kind="elb"))
+    lab, seconds = start_lab(tmp_path_factory.mktemp("release-elb"), LabOptions.named(SERVICE, traffic_kind="elb"))
     print(f"\nclassic ELB: lab deployed in {seconds:.1f}s", file=sys.stderr)
     try:
         yield lab

@@ -40,10 +40,9 @@ def weighted_lab(tmp_path_factory):
     if find_haproxy() is None:
         message = "haproxy not found: apt-get install haproxy (Debian package, 2.6)"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    options = LabOptions(service=SERVICE, extra_tfvars={"service": SERVICE}, dataplane=True,
-                         deregistration_delay=2, verify_seconds=1, unhealthy_grace_seconds=2, poll_seconds=0.2,
-                         traffic_mode="weighted",
-                         traffic_toml='steps = "10:3s,100"\nbake_seconds = 1\napproval_timeout_seconds = 60\n')
+    options = LabOptions.named(SERVICE, dataplane=True, deregistration_delay=2, verify_seconds=1,
+                               unhealthy_grace_seconds=2, poll_seconds=0.2, traffic_mode="weighted",
+                               traffic_toml='steps = "10:3s,100"\nbake_seconds = 1\napproval_timeout_seconds = 60\n')
     lab = Lab(Path(tmp_path_factory.mktemp("weighted-lab")), options).start()
     try:
         lab.versions = {"v1": lab.bake("v1")}  # type: ignore[attr-defined]
