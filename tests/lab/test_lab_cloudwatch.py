@@ -4,13 +4,15 @@ requests, 5xx answers and response times as an ALB would publish them for its ta
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from bluegreen_lab.cloudwatch import CloudWatchModel
-from bluegreen_lab.haproxy import HAProxy
+from bluegreen_lab.haproxy import REQUEST_LOG_MARK, HAProxy
 from bluegreen_lab.instances import InstanceFleet
 from bluegreen_lab.cloudwatch import Aggregator
 from bluegreen_lab.fidelity.cloudwatch import percentile
@@ -28,6 +30,17 @@ def status_of(url: str) -> int:
         return e.code
 
 
+def wait_for_request_lines(log: Path, count: int, timeout_s: float = 5.0) -> int:
+    """HAProxy writes a request's log line after the answer has gone out, so the client can see
+    its last answer before the line is in the file: wait (bounded) until all ``count`` are."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = log.read_text(errors="replace").count(REQUEST_LOG_MARK + " ")
+        if seen >= count or time.monotonic() >= deadline:
+            return seen
+        time.sleep(0.02)
+
+
 def test_a_faulty_version_passes_its_checks_and_the_model_counts_its_5xx(haproxy_bin: str) -> None:
     with HAProxy(binary=haproxy_bin) as hp, InstanceFleet() as fleet:
         fast = fleet.start("i-fast", "v2", fault="errors=0.05")
@@ -40,6 +53,7 @@ def test_a_faulty_version_passes_its_checks_and_the_model_counts_its_5xx(haproxy
         model = CloudWatchModel(lambda: hp.log_path, lambda: {"i-fast": [TG], "i-slow": [TG]}, put.extend,
                                 wall=lambda: float("inf"))
         statuses = [status_of(hp.url) for _ in range(80)]
+        assert wait_for_request_lines(hp.log_path, 80) == 80
         model.aggregator = Aggregator(resolution_s=3600)  # one bucket for the whole run
         model.tick()
         assert hp.health("i-fast") == "healthy" and hp.health("i-slow") == "healthy"  # checks still pass
