@@ -160,7 +160,7 @@ def test_a_terraform_ignoring_sigint_is_killed_with_its_provider_after_the_grace
     with pytest.raises(Interrupted):
         tf.run(["apply", "-json", "x.tfplan"])
     took = time.monotonic() - requested[0]
-    assert 1.0 <= took < 4.0  # the grace, then the kill
+    assert 1.0 <= took < 10.0  # the grace, then the kill (the bound is loose for busy CI machines)
     assert wait_gone(pids) == []  # Terraform and the provider that ignored SIGINT
     assert "did not stop within 1s: killed it and its provider processes" in " ".join(said)
 

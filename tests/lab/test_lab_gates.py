@@ -94,4 +94,5 @@ def test_alarm_gate_flips_a_keep_old_release_of_a_failing_version_back(lab) -> N
     flipped_back = max(r.end for r in records if r.ok and r.version == "lab-5xx")
     print(f"requests {len(records)}, bad version served {served_bad}, failed {len(failed)}; "
           f"last bad response {flipped_back - (reporter._start + tripped[0]['elapsed']):.2f}s after the trip")
-    assert took < 60
+    # No wall-clock bound here (a busy machine is not a failure): that the gate, not the end of the
+    # 45-s window, ended the watch is shown by the RolledBackError and the tripped gate event above.
