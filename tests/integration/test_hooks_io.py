@@ -90,7 +90,7 @@ def test_hook_past_its_timeout_is_killed_with_its_children(tmp_path, monkeypatch
     took = time.monotonic() - start
     assert not result.ok and result.reason == "timed out after 0.5s (killed)"
     assert result.output == ("started",)
-    assert 0.5 <= took < 5
+    assert 0.5 <= took < 30  # the timeout and the kill, not the script's 60 s sleep
     child = int(pidfile.read_text())
     deadline = time.monotonic() + 5
     while alive(child) and time.monotonic() < deadline:
@@ -168,7 +168,7 @@ def test_webhook_hooks_ok_500_and_hang(server):
     assert (ok.ok, ok.reason) == (True, "HTTP 200")
     assert (fail.ok, fail.reason, fail.output) == (False, "HTTP 500", ("boom",))
     assert not hang.ok and hang.reason.startswith("no answer: ") and "timed out" in hang.reason
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 15  # the 0.5 s timeout ended it: /hang never answers by itself
     assert [path for path, _ in server.received] == ["/ok", "/fail", "/hang"]
     assert all(body == event() for _, body in server.received)
 
@@ -280,4 +280,4 @@ def test_a_stop_request_ends_a_running_hook_at_once(tmp_path, monkeypatch):
                                                    cwd=tmp_path), event())
     finally:
         timer.cancel()
-    assert time.monotonic() - start < 5  # not the hook's 60 s timeout
+    assert time.monotonic() - start < 30  # the stop ended it, not the hook's 60 s timeout

@@ -144,7 +144,7 @@ def test_a_clean_stop_forwards_sigint_and_returns_before_the_grace(tmp_path, fak
           pids_file, pids)
     with pytest.raises(Interrupted):
         tf.run(["apply", "-json", "x.tfplan"])
-    assert time.monotonic() - requested[0] < 5  # far below the 30 s grace: it stopped by itself
+    assert time.monotonic() - requested[0] < 15  # far below the 30 s grace: it stopped by itself
     assert len(pids) == 2 and wait_gone(pids) == []
     assert not any("killed" in line for line in said)
     assert said[-1] == "terraform apply ended (exit 1) after the stop request"
@@ -194,7 +194,7 @@ def test_real_signals_first_requests_second_kills_at_once(tmp_path, fake, backen
         later(two_signals, pids_file, pids)
         with pytest.raises(Interrupted):
             tf.run(["apply", "-json", "x.tfplan"])
-        assert time.monotonic() - sent[0] < 3  # not the 30 s grace
+        assert time.monotonic() - sent[0] < 15  # not the 30 s grace
         assert token.signals == 2
         assert any("stop requested; sent it SIGINT" in line for line in said)  # the first one
         assert wait_gone(pids) == []
@@ -210,7 +210,7 @@ def test_the_apply_limit_stops_kills_and_names_what_was_in_progress(tmp_path, fa
     started = time.monotonic()
     with pytest.raises(TerraformError) as info:
         tf.run(["apply", "-json", "x.tfplan"])
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # the 1.5 s limit and 0.5 s grace, not the fake's 600 s apply
     message = str(info.value)
     assert "ran past [timeouts] terraform_apply_seconds = 2s" in message  # 1.5 rounds to 2
     assert f"still in progress: {ASG} (creating, 1s)" in message
