@@ -254,3 +254,16 @@ def test_bad_traffic_config(service: Path) -> None:
         config.write('\n[traffic]\nmode = "weighted"\nstrategy = "canary"\npause = "5 minutes"\n')
     assert_refused(run(service, "release", "--ami", AMI), ExitCode.CONFIG, "bluegreen.toml", "traffic.pause")
     assert_unchanged(service, before)
+
+
+@pytest.mark.parametrize(("gates", "needle"), [
+    ("[gates]\ninterval = 0\n", "gates.interval"),
+    ("[[gates.metric]]\nmetric = \"5xx_rate\"\nthreshold = 2\n", "gates.metric[1].threshold"),
+    ("[[gates.alarm]]\nname = \"\"\n", "gates.alarm[1].name"),
+], ids=["zero-interval", "rate-above-one", "empty-alarm-name"])
+def test_bad_gate_config(service: Path, gates: str, needle: str) -> None:
+    before = tfvars_of(service).read_text(encoding="utf-8")
+    with (service / "bluegreen.toml").open("a", encoding="utf-8") as config:
+        config.write("\n" + gates)
+    assert_refused(run(service, "release", "--ami", AMI), ExitCode.CONFIG, "bluegreen.toml", needle)
+    assert_unchanged(service, before)
