@@ -69,7 +69,7 @@ class TrafficWatch:
                  sample_s: float = 0.05) -> None:
         self.lab = lab
         self.load = LoadGenerator(lab.url + "/", rate_per_s=rate_per_s, duration_s=max_duration_s,
-                                  timeout_s=2.0, workers=48)
+                                  timeout_s=10.0, workers=256)
         self.sample_s = sample_s
         self.samples: list[tuple[float, dict[str, ServerSample]]] = []
         self.windows: list[Window] = []

@@ -123,6 +123,9 @@ def _render_config(*, port: int, sock: Path, backend: str, health_path: str,
     # - retries + redispatch 1 + retry-on conn-failure empty-response: a connection refused/reset by a
     #   server that just went away is retried on another server (the zero-failure target).
     # - short connect timeout: a stopped backend fails fast instead of stalling clients.
+    # - server timeout 10 s (an ALB waits up to its 60 s idle timeout): a busy test machine can hold
+    #   an instance process for a second or two, and a slow answer is not a failed one; the load
+    #   summary's latency max shows it. A stopped process is refused at once and retried elsewhere.
     # - one log line per request on stdout (REQUEST_LOG_MARK, accept time, total time, server,
     #   status, server response time): the lab's CloudWatch model reads them (lab/cloudwatch.py).
     return f"""\
@@ -176,7 +179,7 @@ class HAProxy:
 
     def __init__(self, *, port: int = 0, backend: str = BACKEND, health_path: str = "/health",
                  check_inter_ms: int = 200, rise: int = 2, fall: int = 2,
-                 connect_timeout_ms: int = 500, server_timeout_s: float = 2.0, retries: int = 3,
+                 connect_timeout_ms: int = 500, server_timeout_s: float = 10.0, retries: int = 3,
                  binary: str | None = None, start_timeout_s: float = 5.0,
                  cli_timeout_s: float = 2.0) -> None:
         self.binary = binary or find_haproxy()

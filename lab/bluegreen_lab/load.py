@@ -2,7 +2,8 @@
 
 Requests are paced at ``rate_per_s`` by one dispatcher thread and sent by a bounded pool of worker
 threads, one TCP connection per request (``Connection: close``), each with a timeout. The run is
-bounded by ``duration_s`` and ``max_requests`` both; ``stop()`` ends it early.
+bounded by ``duration_s`` and ``max_requests`` both; ``stop()`` ends it early. A request that
+cannot even be queued (every worker busy, the queue full) is recorded as failed (``dropped``).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class LoadGenerator:
     """``LoadGenerator(url, rate_per_s=200, duration_s=10).start()`` ... ``.stop()`` / ``.wait()``."""
 
     def __init__(self, url: str, rate_per_s: float = 200, duration_s: float = 10.0,
-                 max_requests: int | None = None, timeout_s: float = 2.0,
+                 max_requests: int | None = None, timeout_s: float = 10.0,
                  workers: int = 32) -> None:
         if rate_per_s <= 0 or duration_s <= 0:
             raise ValueError("rate_per_s and duration_s must be > 0")
@@ -153,7 +154,7 @@ class LoadGenerator:
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, workers * 4))
         self._threads: list[threading.Thread] = []
         self._t0: float | None = None
-        self.dropped = 0  # requests not sent because every worker was busy (queue full)
+        self.dropped = 0  # requests not sent in time because every worker was busy (queue full)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -228,7 +229,13 @@ class LoadGenerator:
                 try:
                     self._queue.put_nowait(due)
                 except queue.Full:
+                    # Every worker is waiting on an answer: this request cannot go out at its time.
+                    # It counts as failed, so a stall that ties up the workers is never hidden by
+                    # requests that were simply not sent.
                     self.dropped += 1
+                    with self._lock:
+                        self._records.append(RequestRecord(start=due - self._t0, latency=0.0, status=None,
+                                                           error="dropped", version=None))
         finally:
             for _ in range(self.workers):
                 self._queue.put(None)  # one sentinel per worker; workers drain the queue first

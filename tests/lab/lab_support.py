@@ -46,3 +46,19 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             out.append(int(entry))
     return out
+
+
+def data_plane_story(lab, limit: int = 15) -> str:
+    """What HAProxy and the data plane saw, for a failure message: HAProxy's last ``limit`` request
+    lines that were not a 2xx (accept time, total ms, server, status, server ms) and the data
+    plane's last errors. A failed request alone does not say which server stalled or why."""
+    from bluegreen_lab.haproxy import REQUEST_LOG_MARK
+
+    dataplane = lab.dataplane
+    if dataplane is None:
+        return "no data plane"
+    lines = [line for line in dataplane.haproxy.log_text().splitlines()
+             if line.startswith(REQUEST_LOG_MARK) and len(line.split()) > 4 and not line.split()[4].startswith("2")]
+    errors = list(dataplane.errors)[-limit:]
+    return (f"haproxy non-2xx (last {limit} of {len(lines)}): {lines[-limit:]}; "
+            f"data plane errors: {errors}; servers now: {dataplane.servers()}")

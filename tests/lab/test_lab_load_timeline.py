@@ -76,3 +76,24 @@ def test_load_generator_stop_ends_early():
     # Far below the 30 s duration (1,500 requests at 50/s), with room for a busy machine.
     assert time.monotonic() - t0 < 10 and load.done
     assert 0 < load.summary().total < 500
+
+
+def test_requests_the_workers_cannot_take_are_failures_not_silence():
+    # A server that accepts and never answers ties up the one worker; the queue (4 per worker)
+    # fills, and every request after that is recorded as dropped, never left out of the count.
+    import socket as socket_mod
+
+    listener = socket_mod.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        port = listener.getsockname()[1]
+        load = LoadGenerator(f"http://127.0.0.1:{port}/", rate_per_s=100, duration_s=0.5, timeout_s=1,
+                             workers=1).start()
+        assert load.wait(20)
+        s = load.summary()
+        assert s.total == 50 and s.ok == 0
+        assert load.dropped > 0 and s.failure_kinds.get("dropped") == load.dropped
+        assert s.failure_kinds.get("timeout", 0) + load.dropped == 50
+    finally:
+        listener.close()
