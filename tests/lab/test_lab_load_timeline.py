@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -81,9 +82,7 @@ def test_load_generator_stop_ends_early():
 def test_requests_the_workers_cannot_take_are_failures_not_silence():
     # A server that accepts and never answers ties up the one worker; the queue (4 per worker)
     # fills, and every request after that is recorded as dropped, never left out of the count.
-    import socket as socket_mod
-
-    listener = socket_mod.socket()
+    listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     try:
