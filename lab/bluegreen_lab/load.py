@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+DROPPED = "dropped"  # RequestRecord.error of a request no worker could take in time
+
 
 @dataclass(frozen=True)
 class RequestRecord:
@@ -154,7 +156,6 @@ class LoadGenerator:
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, workers * 4))
         self._threads: list[threading.Thread] = []
         self._t0: float | None = None
-        self.dropped = 0  # requests not sent in time because every worker was busy (queue full)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -205,9 +206,15 @@ class LoadGenerator:
         with self._lock:
             return list(self._records)
 
+    @property
+    def dropped(self) -> int:
+        """Requests not sent in time because every worker was busy (the queue was full)."""
+        with self._lock:
+            return sum(1 for r in self._records if r.error == DROPPED)
+
     def summary(self, *, old: str | None = None, new: str | None = None) -> LoadSummary:
         s = summarize(self.records, old=old, new=new)
-        s.extra["dropped"] = self.dropped
+        s.extra["dropped"] = s.failure_kinds.get(DROPPED, 0)
         return s
 
     # -- threads ---------------------------------------------------------------------------------
@@ -232,10 +239,9 @@ class LoadGenerator:
                     # Every worker is waiting on an answer: this request cannot go out at its time.
                     # It counts as failed, so a stall that ties up the workers is never hidden by
                     # requests that were simply not sent.
-                    self.dropped += 1
                     with self._lock:
                         self._records.append(RequestRecord(start=due - self._t0, latency=0.0, status=None,
-                                                           error="dropped", version=None))
+                                                           error=DROPPED, version=None))
         finally:
             for _ in range(self.workers):
                 self._queue.put(None)  # one sentinel per worker; workers drain the queue first

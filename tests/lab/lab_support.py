@@ -49,16 +49,16 @@ def children_of(pid: int) -> list[int]:
 
 
 def data_plane_story(lab, limit: int = 15) -> str:
-    """What HAProxy and the data plane saw, for a failure message: HAProxy's last ``limit`` request
-    lines that were not a 2xx (accept time, total ms, server, status, server ms) and the data
-    plane's last errors. A failed request alone does not say which server stalled or why."""
-    from bluegreen_lab.haproxy import REQUEST_LOG_MARK
+    """What HAProxy and the data plane saw, for a failure message: HAProxy's last ``limit`` requests
+    that were not a 2xx (when each ended, which server, the status, the server's response time) and
+    the data plane's last errors. A failed request alone does not say which server stalled or why."""
+    from bluegreen_lab.cloudwatch import parse_line  # the lab's own reader of HAProxy's request log
 
     dataplane = lab.dataplane
     if dataplane is None:
         return "no data plane"
-    lines = [line for line in dataplane.haproxy.log_text().splitlines()
-             if line.startswith(REQUEST_LOG_MARK) and len(line.split()) > 4 and not line.split()[4].startswith("2")]
+    requests = (parse_line(line) for line in dataplane.haproxy.log_text().splitlines())
+    not_2xx = [r for r in requests if r is not None and not 200 <= r.status < 300]
     errors = list(dataplane.errors)[-limit:]
-    return (f"haproxy non-2xx (last {limit} of {len(lines)}): {lines[-limit:]}; "
+    return (f"haproxy non-2xx (last {limit} of {len(not_2xx)}): {not_2xx[-limit:]}; "
             f"data plane errors: {errors}; servers now: {dataplane.servers()}")
